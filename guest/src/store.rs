@@ -1,0 +1,229 @@
+//! The tenant-scoped, ordered key-value store the guest persists through (WIT `store`).
+//!
+//! The component implements [`Store`] over the host import; tests use [`MemStore`].
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::error::ScimError;
+
+/// A stored entry with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub version: u64,
+}
+
+/// An optimistic check: `key` must still have `version` (`None`: must still be absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub key: String,
+    pub version: Option<u64>,
+}
+
+impl Check {
+    /// The check that keeps a read entry (or its absence) unchanged until the commit.
+    pub fn unchanged(key: impl Into<String>, read: Option<&Entry>) -> Self {
+        Check { key: key.into(), version: read.map(|e| e.version) }
+    }
+}
+
+/// One write of an atomic commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Put(String, Vec<u8>),
+    Delete(String),
+}
+
+/// A range read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub start: String,
+    pub end: String,
+    pub skip: u64,
+    pub limit: u32,
+    pub descending: bool,
+    pub keys_only: bool,
+}
+
+impl Scan {
+    /// All keys starting with `prefix`, ascending.
+    pub fn prefix(prefix: &str) -> Self {
+        Scan {
+            start: prefix.to_string(),
+            end: prefix_end(prefix),
+            skip: 0,
+            limit: u32::MAX,
+            descending: false,
+            keys_only: false,
+        }
+    }
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
+        self
+    }
+    pub fn page(mut self, skip: u64, limit: u32) -> Self {
+        self.skip = skip;
+        self.limit = limit;
+        self
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix`.
+pub fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    end.push(char::MAX);
+    end
+}
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflicting concurrent write")]
+    Conflict,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid store call: {0}")]
+    Invalid(String),
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => ScimError::new(409, None, "the resource was changed concurrently; retry the request"),
+            StoreError::Unavailable(m) => ScimError::unavailable(format!("storage unavailable: {m}")),
+            StoreError::Invalid(m) => ScimError::internal(format!("storage rejected a call: {m}")),
+        }
+    }
+}
+
+/// Ordered key-value storage with atomic, optimistically checked multi-key commits.
+pub trait Store {
+    fn get(&self, key: &str) -> Result<Option<Entry>, StoreError>;
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError>;
+    fn scan(&self, scan: &Scan) -> Result<Vec<Entry>, StoreError>;
+    fn count(&self, start: &str, end: &str) -> Result<u64, StoreError>;
+    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError>;
+}
+
+/// An in-memory [`Store`] for unit tests and native embedding.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    inner: RefCell<MemInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemInner {
+    map: BTreeMap<String, (Vec<u8>, u64)>,
+    seq: u64,
+}
+
+impl MemStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of keys stored (for tests).
+    pub fn len(&self) -> usize {
+        self.inner.borrow().map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// All keys (for tests that check indexes).
+    pub fn keys(&self) -> Vec<String> {
+        self.inner.borrow().map.keys().cloned().collect()
+    }
+}
+
+impl Store for MemStore {
+    fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        let inner = self.inner.borrow();
+        Ok(inner.map.get(key).map(|(v, ver)| Entry { key: key.to_string(), value: v.clone(), version: *ver }))
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    fn scan(&self, scan: &Scan) -> Result<Vec<Entry>, StoreError> {
+        if scan.start > scan.end {
+            return Err(StoreError::Invalid("range start after end".into()));
+        }
+        let inner = self.inner.borrow();
+        let range = inner.map.range(scan.start.clone()..scan.end.clone());
+        let to_entry = |(k, (v, ver)): (&String, &(Vec<u8>, u64))| Entry {
+            key: k.clone(),
+            value: if scan.keys_only { Vec::new() } else { v.clone() },
+            version: *ver,
+        };
+        let skip = usize::try_from(scan.skip).unwrap_or(usize::MAX);
+        let limit = scan.limit as usize;
+        Ok(if scan.descending {
+            range.rev().skip(skip).take(limit).map(to_entry).collect()
+        } else {
+            range.skip(skip).take(limit).map(to_entry).collect()
+        })
+    }
+
+    fn count(&self, start: &str, end: &str) -> Result<u64, StoreError> {
+        if start > end {
+            return Err(StoreError::Invalid("range start after end".into()));
+        }
+        Ok(self.inner.borrow().map.range(start.to_string()..end.to_string()).count() as u64)
+    }
+
+    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        for c in checks {
+            if inner.map.get(&c.key).map(|(_, v)| *v) != c.version {
+                return Err(StoreError::Conflict);
+            }
+        }
+        inner.seq += 1;
+        let seq = inner.seq;
+        for w in writes {
+            match w {
+                Write::Put(k, v) => {
+                    inner.map.insert(k.clone(), (v.clone(), seq));
+                }
+                Write::Delete(k) => {
+                    inner.map.remove(k);
+                }
+            }
+        }
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_applies_all_or_nothing() {
+        let s = MemStore::new();
+        s.commit(&[], &[Write::Put("a".into(), b"1".to_vec())]).unwrap();
+        let a = s.get("a").unwrap();
+        let stale = Check { key: "a".into(), version: Some(a.as_ref().unwrap().version + 7) };
+        let err = s.commit(&[stale], &[Write::Put("b".into(), b"2".to_vec())]).unwrap_err();
+        assert_eq!(err, StoreError::Conflict);
+        assert_eq!(s.get("b").unwrap(), None);
+        s.commit(&[Check::unchanged("a", a.as_ref())], &[Write::Put("b".into(), b"2".to_vec())]).unwrap();
+        assert!(s.get("b").unwrap().is_some());
+    }
+
+    #[test]
+    fn scan_orders_pages_and_counts_a_prefix() {
+        let s = MemStore::new();
+        let writes: Vec<_> = ["p/3", "p/1", "p/2", "q/1"].iter().map(|k| Write::Put(k.to_string(), vec![])).collect();
+        s.commit(&[], &writes).unwrap();
+        let keys = |scan: Scan| s.scan(&scan).unwrap().into_iter().map(|e| e.key).collect::<Vec<_>>();
+        assert_eq!(keys(Scan::prefix("p/")), ["p/1", "p/2", "p/3"]);
+        assert_eq!(keys(Scan::prefix("p/").page(1, 1)), ["p/2"]);
+        let mut desc = Scan::prefix("p/");
+        desc.descending = true;
+        assert_eq!(keys(desc), ["p/3", "p/2", "p/1"]);
+        assert_eq!(s.count("p/", &prefix_end("p/")).unwrap(), 3);
+    }
+}
