@@ -124,6 +124,9 @@ pub struct Attribute {
     pub returned: Returned,
     pub uniqueness: Uniqueness,
     pub canonical_values: Vec<String>,
+    /// Whether only `canonical_values` are accepted (a tenant's role values), rather than
+    /// suggested as RFC 7643 §7 makes them by default.
+    pub enforce_canonical: bool,
     pub reference_types: Vec<String>,
     pub sub_attributes: Vec<Attribute>,
 }
@@ -142,6 +145,7 @@ impl Attribute {
             returned: Returned::Default,
             uniqueness: Uniqueness::None,
             canonical_values: Vec::new(),
+            enforce_canonical: false,
             reference_types: Vec::new(),
             sub_attributes: Vec::new(),
         }
@@ -191,6 +195,10 @@ impl Attribute {
     }
     pub fn canonical(mut self, values: &[&str]) -> Self {
         self.canonical_values = values.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    pub fn only_canonical(mut self) -> Self {
+        self.enforce_canonical = true;
         self
     }
     pub fn describe(mut self, d: &str) -> Self {
@@ -415,7 +423,7 @@ pub fn role_extension(id: &str, attribute: &str, roles: &[String]) -> Schema {
         id: id.to_string(),
         name: "RoleExtension".into(),
         description: "The user's role in the product".into(),
-        attributes: vec![Attribute::string(attribute).canonical(&values).describe("The user's role in the organization.")],
+        attributes: vec![Attribute::string(attribute).canonical(&values).only_canonical().describe("The user's role in the organization.")],
     }
 }
 
