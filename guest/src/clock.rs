@@ -45,11 +45,15 @@ pub fn new_id() -> String {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         rand[..8].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
     }
-    let ms = now_millis();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let ms = (nanos / 1_000_000) as u64;
+    // RFC 9562 §6.2 method 3: 12 bits of sub-millisecond time, so ids made in one millisecond
+    // still sort in creation order.
+    let sub_ms = ((nanos % 1_000_000) * 4096 / 1_000_000) as u16;
     let mut b = [0u8; 16];
     b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6..].copy_from_slice(&rand);
-    b[6] = 0x70 | (b[6] & 0x0f);
+    b[6..8].copy_from_slice(&(0x7000 | sub_ms).to_be_bytes());
+    b[8..].copy_from_slice(&rand[2..]);
     b[8] = 0x80 | (b[8] & 0x3f);
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])

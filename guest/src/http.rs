@@ -1,0 +1,273 @@
+//! The SCIM HTTP protocol: routing, status codes, headers and bodies (RFC 7644 §3).
+
+use serde_json::Value;
+
+use crate::discovery;
+use crate::error::{ScimError, ScimResult};
+use crate::repo::{etag_list_matches, etag_of, Kind};
+use crate::resource::Projection;
+use crate::schema::urn;
+use crate::service::{ListParams, Service};
+use crate::store::Store;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// An HTTP request below the SCIM base URL.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Header names are lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub base_url: String,
+    pub policy: String,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter, by case-insensitive name, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(k, _)| percent_decode(k).eq_ignore_ascii_case(name))
+            .map(|(_, v)| percent_decode(v))
+    }
+}
+
+/// The HTTP response to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn json(status: u16, body: &Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), SCIM_JSON.into())],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+
+    pub fn error(e: &ScimError) -> Response {
+        Response::json(e.status, &e.to_json())
+    }
+
+    fn empty(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Vec::new() }
+    }
+
+    fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The body as JSON (for tests).
+    pub fn json_body(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Serves one request. Never panics on client input; every failure is a SCIM error response.
+pub fn handle(store: &dyn Store, req: &Request) -> Response {
+    #[cfg(feature = "fault-injection")]
+    crate::fault::maybe_inject(req.header("x-scimlet-fault"));
+    match route(store, req) {
+        Ok(resp) => resp,
+        Err(e) => Response::error(&e),
+    }
+}
+
+fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
+    let svc = Service::new(store, &req.base_url, &req.policy)?;
+    let path = req.path.trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = req.method.as_str();
+    match segments.as_slice() {
+        ["ServiceProviderConfig"] => discovery_get(req, || Ok(discovery::service_provider_config(&svc))),
+        ["Schemas"] => discovery_get(req, || Ok(discovery::schema_list(&svc))),
+        ["Schemas", id] => discovery_get(req, || discovery::schema_by_id(&svc, &percent_decode(id))),
+        ["ResourceTypes"] => discovery_get(req, || Ok(discovery::resource_type_list(&svc))),
+        ["ResourceTypes", id] => discovery_get(req, || discovery::resource_type_by_id(&svc, &percent_decode(id))),
+        [".search"] => match method {
+            "POST" => search(&svc, req, &[Kind::User, Kind::Group]),
+            _ => Err(not_allowed(method, path)),
+        },
+        [] => match method {
+            "GET" => list(&svc, req, &[Kind::User, Kind::Group]),
+            _ => Err(not_allowed(method, path)),
+        },
+        ["Me", ..] => Err(ScimError::not_implemented("/Me is not supported: tokens identify a tenant, not a user")),
+        ["Bulk"] => Err(ScimError::not_implemented("bulk operations are not supported (see /ServiceProviderConfig)")),
+        [collection, rest @ ..] => {
+            let kind = match *collection {
+                "Users" => Kind::User,
+                "Groups" => Kind::Group,
+                _ => return Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
+            };
+            resource_route(&svc, req, kind, rest)
+        }
+    }
+}
+
+fn not_allowed(method: &str, path: &str) -> ScimError {
+    ScimError::method_not_allowed(format!("{method} is not allowed on {path}"))
+}
+
+/// Discovery resources are read-only; query parameters are ignored, but a filter is refused
+/// (RFC 7644 §4).
+fn discovery_get(req: &Request, body: impl FnOnce() -> ScimResult<Value>) -> ScimResult<Response> {
+    if req.method != "GET" {
+        return Err(ScimError::method_not_allowed(format!("{} is read-only", req.path)));
+    }
+    if req.param("filter").is_some() {
+        return Err(ScimError::forbidden("discovery endpoints do not support filtering"));
+    }
+    Ok(Response::json(200, &body()?))
+}
+
+fn resource_route(svc: &Service<'_>, req: &Request, kind: Kind, rest: &[&str]) -> ScimResult<Response> {
+    let method = req.method.as_str();
+    match (rest, method) {
+        ([], "GET") => list(svc, req, &[kind]),
+        ([], "POST") => {
+            let body = json_body(req)?;
+            let doc = svc.create(kind, &body)?;
+            let out = svc.render(kind, &doc, &projection(req)?);
+            let location = out.pointer("/meta/location").and_then(Value::as_str).unwrap_or_default().to_string();
+            Ok(Response::json(201, &out).with_header("location", &location).with_header("etag", etag_of(&doc)))
+        }
+        ([".search"], "POST") => search(svc, req, &[kind]),
+        ([id], _) => {
+            let id = percent_decode(id);
+            one_resource(svc, req, kind, &id)
+        }
+        _ => Err(not_allowed(method, &req.path)),
+    }
+}
+
+fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimResult<Response> {
+    let if_match = req.header("if-match");
+    let doc = match req.method.as_str() {
+        "GET" => {
+            let doc = svc.get(kind, id)?;
+            if req.header("if-none-match").is_some_and(|h| etag_list_matches(h, etag_of(&doc))) {
+                return Ok(Response::empty(304).with_header("etag", etag_of(&doc)));
+            }
+            doc
+        }
+        "PUT" => svc.replace(kind, id, &json_body(req)?, if_match)?,
+        "PATCH" => svc.patch(kind, id, &json_body(req)?, if_match)?,
+        "DELETE" => {
+            svc.delete(kind, id, if_match)?;
+            return Ok(Response::empty(204));
+        }
+        other => return Err(not_allowed(other, &req.path)),
+    };
+    let out = svc.render(kind, &doc, &projection(req)?);
+    Ok(Response::json(200, &out).with_header("etag", etag_of(&doc)))
+}
+
+fn projection(req: &Request) -> ScimResult<Projection> {
+    Projection::parse(req.param("attributes").as_deref(), req.param("excludedAttributes").as_deref())
+}
+
+fn list(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
+    let params = ListParams {
+        filter: req.param("filter"),
+        start_index: req.param("startIndex"),
+        count: req.param("count"),
+        sort_by: req.param("sortBy"),
+        sort_order: req.param("sortOrder"),
+        attributes: req.param("attributes"),
+        excluded_attributes: req.param("excludedAttributes"),
+    };
+    list_with(svc, kinds, &params)
+}
+
+fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResult<Response> {
+    let proj = Projection::parse(params.attributes.as_deref(), params.excluded_attributes.as_deref())?;
+    let page = svc.query(kinds, params)?;
+    Ok(Response::json(200, &svc.list_response(&page, &proj)))
+}
+
+/// `POST .search` with a `SearchRequest` body (RFC 7644 §3.4.3).
+fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
+    let body = json_body(req)?;
+    let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
+    let field = |name: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    if let Some(schemas) = field("schemas") {
+        let ok = schemas.as_array().is_some_and(|a| a.iter().any(|s| s.as_str() == Some(urn::SEARCH_REQUEST)));
+        if !ok {
+            return Err(ScimError::invalid_syntax(format!("'schemas' must contain {}", urn::SEARCH_REQUEST)));
+        }
+    }
+    let text = |name: &str| -> ScimResult<Option<String>> {
+        match field(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Array(items)) => {
+                let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+                parts.map(|p| Some(p.join(","))).ok_or_else(|| ScimError::invalid_syntax(format!("'{name}' must be strings")))
+            }
+            Some(_) => Err(ScimError::invalid_syntax(format!("'{name}' has the wrong type"))),
+        }
+    };
+    let params = ListParams {
+        filter: text("filter")?,
+        start_index: text("startIndex")?,
+        count: text("count")?,
+        sort_by: text("sortBy")?,
+        sort_order: text("sortOrder")?,
+        attributes: text("attributes")?,
+        excluded_attributes: text("excludedAttributes")?,
+    };
+    list_with(svc, kinds, &params)
+}
+
+/// Parses a JSON request body; accepts `application/scim+json`, `application/json` or none.
+fn json_body(req: &Request) -> ScimResult<Value> {
+    if let Some(ct) = req.header("content-type") {
+        let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if !media.is_empty() && media != SCIM_JSON && media != "application/json" {
+            return Err(ScimError::new(415, None, format!("unsupported content type '{media}': send {SCIM_JSON}")));
+        }
+    }
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax("the request body is empty"));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding) in a query component.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,299 @@
+//! SCIM operations on Users and Groups (RFC 7644 §3.3–3.6), independent of HTTP: used by the
+//! HTTP handler and by the typed WIT exports alike.
+
+use std::cmp::Ordering;
+
+use serde_json::{json, Value};
+
+use crate::error::{ScimError, ScimResult};
+use crate::filter::{self, Filter};
+use crate::patch;
+use crate::policy::Policy;
+use crate::repo::{Change, Kind, Repo, Stored};
+use crate::resource::{self, InputRules, Projection};
+use crate::schema::{urn, AttrPath, AttrType, Container, Resolved, ResourceSchema};
+use crate::store::Store;
+
+/// One request's view of a tenant: its store, policy and schemas.
+pub struct Service<'a> {
+    store: &'a dyn Store,
+    pub base_url: String,
+    pub policy: Policy,
+    users: ResourceSchema,
+    groups: ResourceSchema,
+}
+
+/// Parameters of a list or search request, as the client sent them.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    pub start_index: Option<String>,
+    pub count: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+/// A page of results before rendering.
+pub struct Page {
+    pub total: u64,
+    pub start_index: u64,
+    pub resources: Vec<(Kind, Value)>,
+}
+
+impl<'a> Service<'a> {
+    pub fn new(store: &'a dyn Store, base_url: &str, policy_json: &str) -> ScimResult<Self> {
+        let policy = Policy::from_json(policy_json)?;
+        Ok(Service {
+            store,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            users: policy.user_schema(),
+            groups: policy.group_schema(),
+            policy,
+        })
+    }
+
+    pub fn schema(&self, kind: Kind) -> &ResourceSchema {
+        match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
+        }
+    }
+
+    fn repo(&self, kind: Kind) -> Repo<'_> {
+        Repo::new(self.store, kind, self.schema(kind))
+    }
+
+    fn rules(&self) -> InputRules {
+        InputRules { coerce_boolean_strings: self.policy.coerce_boolean_strings }
+    }
+
+    /// Renders a stored document for a response.
+    pub fn render(&self, kind: Kind, doc: &Value, proj: &Projection) -> Value {
+        resource::render(doc, self.schema(kind), proj, &self.base_url)
+    }
+
+    pub fn create(&self, kind: Kind, body: &Value) -> ScimResult<Value> {
+        let content = resource::normalize_input(body, self.schema(kind), self.rules())?;
+        self.repo(kind).create(content)
+    }
+
+    pub fn get(&self, kind: Kind, id: &str) -> ScimResult<Value> {
+        Ok(self.repo(kind).get_existing(id)?.doc)
+    }
+
+    /// PUT: the body replaces every client-writable attribute (RFC 7644 §3.5.1).
+    pub fn replace(&self, kind: Kind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Value> {
+        let content = resource::normalize_input(body, self.schema(kind), self.rules())?;
+        if let Some(other) = body.get("id").and_then(Value::as_str) {
+            if other != id {
+                return Err(ScimError::mutability(format!("'id' is immutable: the body says '{other}', the URL '{id}'")));
+            }
+        }
+        self.repo(kind).update(id, if_match, |_| Ok(Change::Replace(content.clone())))
+    }
+
+    /// PATCH: all operations apply, or none (RFC 7644 §3.5.2).
+    pub fn patch(&self, kind: Kind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Value> {
+        let rs = self.schema(kind);
+        let ops = patch::parse_request(body, rs)?;
+        self.repo(kind).update(id, if_match, |current| {
+            let mut doc = current.clone();
+            if !patch::apply(&mut doc, &ops, rs)? {
+                return Ok(Change::Unchanged);
+            }
+            Ok(Change::Replace(resource::normalize_input(&doc, rs, self.rules())?))
+        })
+    }
+
+    pub fn delete(&self, kind: Kind, id: &str, if_match: Option<&str>) -> ScimResult<()> {
+        self.repo(kind).delete(id, if_match).map(|_| ())
+    }
+
+    /// Lists resources of the given kinds (two for the root `/.search`).
+    pub fn query(&self, kinds: &[Kind], params: &ListParams) -> ScimResult<Page> {
+        let start_index = parse_start_index(params.start_index.as_deref())?;
+        let count = self.parse_count(params.count.as_deref())?;
+        let filter = params.filter.as_deref().map(filter::parse).transpose()?;
+        let sort = params.sort_by.as_deref().map(|s| SortKey::parse(s, params.sort_order.as_deref())).transpose()?;
+        let mut applicable = Vec::new();
+        for &kind in kinds {
+            match &filter {
+                Some(f) => match filter::validate(f, self.schema(kind)) {
+                    Ok(()) => applicable.push(kind),
+                    Err(e) if kinds.len() == 1 => return Err(e),
+                    Err(_) => {}
+                },
+                None => applicable.push(kind),
+            }
+        }
+        if applicable.is_empty() {
+            return Err(ScimError::invalid_filter("the filter names attributes no resource type has"));
+        }
+        if let ([kind], None, None) = (applicable.as_slice(), &filter, &sort) {
+            return self.plain_page(*kind, start_index, count);
+        }
+        let mut matches = Vec::new();
+        for kind in applicable {
+            for stored in self.matching(kind, filter.as_ref())? {
+                matches.push((kind, stored.doc));
+            }
+        }
+        if let Some(sort) = &sort {
+            sort.apply(&mut matches, self);
+        }
+        let total = matches.len() as u64;
+        let resources = matches.into_iter().skip((start_index - 1) as usize).take(count as usize).collect();
+        Ok(Page { total, start_index, resources })
+    }
+
+    /// An unfiltered, unsorted page straight from the store, without reading other resources.
+    fn plain_page(&self, kind: Kind, start_index: u64, count: u32) -> ScimResult<Page> {
+        let repo = self.repo(kind);
+        let total = repo.count()?;
+        let docs = if count == 0 { Vec::new() } else { repo.page(start_index - 1, count)? };
+        Ok(Page { total, start_index, resources: docs.into_iter().map(|s| (kind, s.doc)).collect() })
+    }
+
+    /// Resources matching `filter`, through an index when the filter pins an indexed attribute.
+    fn matching(&self, kind: Kind, filter: Option<&Filter>) -> ScimResult<Vec<Stored>> {
+        let repo = self.repo(kind);
+        let rs = self.schema(kind);
+        let Some(filter) = filter else {
+            let mut all = Vec::new();
+            repo.for_each(|s| {
+                all.push(s);
+                Ok(())
+            })?;
+            return Ok(all);
+        };
+        if let Some(ids) = self.index_candidates(&repo, filter)? {
+            let mut found = repo.get_many(&ids)?;
+            found.retain(|s| filter::matches(filter, &s.doc, rs));
+            found.sort_by(|a, b| a.entry.key.cmp(&b.entry.key));
+            found.dedup_by(|a, b| a.entry.key == b.entry.key);
+            return Ok(found);
+        }
+        let mut hits = Vec::new();
+        repo.for_each(|s| {
+            if filter::matches(filter, &s.doc, rs) {
+                hits.push(s);
+            }
+            Ok(())
+        })?;
+        Ok(hits)
+    }
+
+    fn index_candidates(&self, repo: &Repo<'_>, filter: &Filter) -> ScimResult<Option<Vec<String>>> {
+        for (attr, value) in filter::eq_conjuncts(filter, repo.rs) {
+            if attr == "id" {
+                return Ok(Some(vec![value]));
+            }
+            if let Some(index) = repo.kind.index(&attr) {
+                return Ok(Some(repo.lookup(index, &value)?));
+            }
+        }
+        Ok(None)
+    }
+
+    fn parse_count(&self, text: Option<&str>) -> ScimResult<u32> {
+        let Some(text) = text else { return Ok(self.policy.default_page_size) };
+        let n: i64 = text.trim().parse().map_err(|_| ScimError::invalid_value(format!("count '{text}' is not an integer")))?;
+        Ok(n.clamp(0, i64::from(self.policy.max_page_size)) as u32)
+    }
+
+    /// Renders a page as a `ListResponse` (RFC 7644 §3.4.2).
+    pub fn list_response(&self, page: &Page, proj: &Projection) -> Value {
+        let resources: Vec<Value> = page.resources.iter().map(|(k, d)| self.render(*k, d, proj)).collect();
+        json!({
+            "schemas": [urn::LIST_RESPONSE],
+            "totalResults": page.total,
+            "startIndex": page.start_index,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        })
+    }
+}
+
+/// RFC 7644 §3.4.2.4: a `startIndex` below 1 is taken as 1.
+fn parse_start_index(text: Option<&str>) -> ScimResult<u64> {
+    let Some(text) = text else { return Ok(1) };
+    let n: i64 = text.trim().parse().map_err(|_| ScimError::invalid_value(format!("startIndex '{text}' is not an integer")))?;
+    Ok(n.max(1) as u64)
+}
+
+/// `sortBy` / `sortOrder` (RFC 7644 §3.4.2.3).
+struct SortKey {
+    path: AttrPath,
+    descending: bool,
+}
+
+impl SortKey {
+    fn parse(by: &str, order: Option<&str>) -> ScimResult<SortKey> {
+        let path = AttrPath::parse(by.trim()).ok_or_else(|| ScimError::invalid_value(format!("sortBy '{by}' is not an attribute path")))?;
+        let descending = match order.map(str::trim) {
+            None | Some("") => false,
+            Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+            Some(o) if o.eq_ignore_ascii_case("descending") => true,
+            Some(o) => return Err(ScimError::invalid_value(format!("sortOrder '{o}' must be ascending or descending"))),
+        };
+        Ok(SortKey { path, descending })
+    }
+
+    fn apply(&self, items: &mut [(Kind, Value)], svc: &Service<'_>) {
+        let key = |(kind, doc): &(Kind, Value)| -> Option<(AttrType, bool, Value)> {
+            let rs = svc.schema(*kind);
+            let r = rs.resolve(&self.path).ok()?;
+            let value = sort_value(doc, &r)?;
+            Some((r.target().ty, r.target().case_exact, value))
+        };
+        let mut keyed: Vec<(Option<(AttrType, bool, Value)>, (Kind, Value))> =
+            items.iter().map(|i| (key(i), i.clone())).collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            let ord = match (a, b) {
+                (Some(a), Some(b)) => compare_sort(a, b),
+                // Unassigned values sort last in either order.
+                (Some(_), None) => return Ordering::Less,
+                (None, Some(_)) => return Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            };
+            if self.descending {
+                ord.reverse()
+            } else {
+                ord
+            }
+        });
+        for (slot, (_, item)) in items.iter_mut().zip(keyed) {
+            *slot = item;
+        }
+    }
+}
+
+fn compare_sort(a: &(AttrType, bool, Value), b: &(AttrType, bool, Value)) -> Ordering {
+    match (&a.2, &b.2) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) if !a.1 => x.to_lowercase().cmp(&y.to_lowercase()),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+/// The value a resource sorts by: for a multi-valued attribute, the primary (else first) value.
+fn sort_value(doc: &Value, r: &Resolved<'_>) -> Option<Value> {
+    let container = match r.container {
+        Container::Core => doc,
+        Container::Extension(urn) => doc.get(urn)?,
+    };
+    let mut v = container.get(&r.attr.name)?;
+    if let Value::Array(items) = v {
+        v = items.iter().find(|i| i.get("primary") == Some(&Value::Bool(true))).or_else(|| items.first())?;
+    }
+    let leaf = match (r.sub, v) {
+        (Some(sub), Value::Object(m)) => m.get(&sub.name)?,
+        (None, Value::Object(m)) => m.get("value")?,
+        (_, other) => other,
+    };
+    (!leaf.is_null()).then(|| leaf.clone())
+}
