@@ -32,7 +32,11 @@ fn from_host(e: host::StoreError) -> StoreError {
 }
 
 fn entry(e: host::Entry) -> Entry {
-    Entry { key: e.key, value: e.value, version: e.version }
+    Entry {
+        key: e.key,
+        value: e.value,
+        version: e.version,
+    }
 }
 
 impl Store for HostStore {
@@ -40,7 +44,9 @@ impl Store for HostStore {
         host::get(key).map(|e| e.map(entry)).map_err(from_host)
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError> {
-        host::get_many(keys).map(|v| v.into_iter().map(|e| e.map(entry)).collect()).map_err(from_host)
+        host::get_many(keys)
+            .map(|v| v.into_iter().map(|e| e.map(entry)).collect())
+            .map_err(from_host)
     }
     fn scan(&self, s: &Scan) -> Result<Vec<Entry>, StoreError> {
         host::scan(&s.start, &s.end, s.skip, s.limit, s.descending, s.keys_only)
@@ -51,8 +57,13 @@ impl Store for HostStore {
         host::count(start, end).map_err(from_host)
     }
     fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        let checks: Vec<host::Check> =
-            checks.iter().map(|c| host::Check { key: c.key.clone(), version: c.version }).collect();
+        let checks: Vec<host::Check> = checks
+            .iter()
+            .map(|c| host::Check {
+                key: c.key.clone(),
+                version: c.version,
+            })
+            .collect();
         let writes: Vec<host::Write> = writes
             .iter()
             .map(|w| match w {
@@ -68,7 +79,11 @@ fn wit_error(e: ScimError) -> types::ScimError {
     if e.status >= 500 {
         log::emit(log::Level::Warn, &e.to_string());
     }
-    types::ScimError { status: e.status, scim_type: e.scim_type.map(|t| t.as_str().to_string()), detail: e.detail }
+    types::ScimError {
+        status: e.status,
+        scim_type: e.scim_type.map(|t| t.as_str().to_string()),
+        detail: e.detail,
+    }
 }
 
 fn service(ctx: &types::Context) -> Result<Service<'static>, types::ScimError> {
@@ -77,35 +92,72 @@ fn service(ctx: &types::Context) -> Result<Service<'static>, types::ScimError> {
 }
 
 fn parse(text: &str) -> Result<serde_json::Value, types::ScimError> {
-    serde_json::from_str(text)
-        .map_err(|e| wit_error(ScimError::invalid_syntax(format!("the resource is not valid JSON: {e}"))))
+    serde_json::from_str(text).map_err(|e| {
+        wit_error(ScimError::invalid_syntax(format!(
+            "the resource is not valid JSON: {e}"
+        )))
+    })
 }
 
-fn render(svc: &Service<'_>, kind: Kind, doc: &serde_json::Value, proj: &types::Projection) -> Result<String, types::ScimError> {
-    let p = crate::resource::Projection::parse(proj.attributes.as_deref(), proj.excluded_attributes.as_deref())
-        .map_err(wit_error)?;
+fn render(
+    svc: &Service<'_>,
+    kind: Kind,
+    doc: &serde_json::Value,
+    proj: &types::Projection,
+) -> Result<String, types::ScimError> {
+    let p = crate::resource::Projection::parse(
+        proj.attributes.as_deref(),
+        proj.excluded_attributes.as_deref(),
+    )
+    .map_err(wit_error)?;
     Ok(svc.render(kind, doc, &p).to_string())
 }
 
 /// The typed operations, shared by users and groups.
-fn create(kind: Kind, ctx: types::Context, resource: String, proj: types::Projection) -> Result<String, types::ScimError> {
+fn create(
+    kind: Kind,
+    ctx: types::Context,
+    resource: String,
+    proj: types::Projection,
+) -> Result<String, types::ScimError> {
     let svc = service(&ctx)?;
     let doc = svc.create(kind, &parse(&resource)?).map_err(wit_error)?;
     render(&svc, kind, &doc, &proj)
 }
-fn get(kind: Kind, ctx: types::Context, id: String, proj: types::Projection) -> Result<String, types::ScimError> {
+fn get(
+    kind: Kind,
+    ctx: types::Context,
+    id: String,
+    proj: types::Projection,
+) -> Result<String, types::ScimError> {
     let svc = service(&ctx)?;
     let doc = svc.get(kind, &id).map_err(wit_error)?;
     render(&svc, kind, &doc, &proj)
 }
-fn replace(kind: Kind, ctx: types::Context, id: String, resource: String, proj: types::Projection) -> Result<String, types::ScimError> {
+fn replace(
+    kind: Kind,
+    ctx: types::Context,
+    id: String,
+    resource: String,
+    proj: types::Projection,
+) -> Result<String, types::ScimError> {
     let svc = service(&ctx)?;
-    let doc = svc.replace(kind, &id, &parse(&resource)?, None).map_err(wit_error)?;
+    let doc = svc
+        .replace(kind, &id, &parse(&resource)?, None)
+        .map_err(wit_error)?;
     render(&svc, kind, &doc, &proj)
 }
-fn patch(kind: Kind, ctx: types::Context, id: String, op: String, proj: types::Projection) -> Result<String, types::ScimError> {
+fn patch(
+    kind: Kind,
+    ctx: types::Context,
+    id: String,
+    op: String,
+    proj: types::Projection,
+) -> Result<String, types::ScimError> {
     let svc = service(&ctx)?;
-    let doc = svc.patch(kind, &id, &parse(&op)?, None).map_err(wit_error)?;
+    let doc = svc
+        .patch(kind, &id, &parse(&op)?, None)
+        .map_err(wit_error)?;
     render(&svc, kind, &doc, &proj)
 }
 fn delete(kind: Kind, ctx: types::Context, id: String) -> Result<(), types::ScimError> {
@@ -122,23 +174,44 @@ fn query(kind: Kind, ctx: types::Context, q: types::ListQuery) -> Result<String,
         attributes: q.attributes,
         excluded_attributes: q.excluded_attributes,
     };
-    let proj = crate::resource::Projection::parse(params.attributes.as_deref(), params.excluded_attributes.as_deref())
-        .map_err(wit_error)?;
+    let proj = crate::resource::Projection::parse(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )
+    .map_err(wit_error)?;
     let page = svc.query(&[kind], &params).map_err(wit_error)?;
     Ok(svc.list_response(&page, &proj).to_string())
 }
 
 impl users::Guest for Component {
-    fn create(ctx: types::Context, resource: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn create(
+        ctx: types::Context,
+        resource: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         create(Kind::User, ctx, resource, proj)
     }
-    fn get(ctx: types::Context, id: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn get(
+        ctx: types::Context,
+        id: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         get(Kind::User, ctx, id, proj)
     }
-    fn replace(ctx: types::Context, id: String, resource: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn replace(
+        ctx: types::Context,
+        id: String,
+        resource: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         replace(Kind::User, ctx, id, resource, proj)
     }
-    fn patch(ctx: types::Context, id: String, op: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn patch(
+        ctx: types::Context,
+        id: String,
+        op: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         patch(Kind::User, ctx, id, op, proj)
     }
     fn delete(ctx: types::Context, id: String) -> Result<(), types::ScimError> {
@@ -150,16 +223,34 @@ impl users::Guest for Component {
 }
 
 impl groups::Guest for Component {
-    fn create(ctx: types::Context, resource: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn create(
+        ctx: types::Context,
+        resource: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         create(Kind::Group, ctx, resource, proj)
     }
-    fn get(ctx: types::Context, id: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn get(
+        ctx: types::Context,
+        id: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         get(Kind::Group, ctx, id, proj)
     }
-    fn replace(ctx: types::Context, id: String, resource: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn replace(
+        ctx: types::Context,
+        id: String,
+        resource: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         replace(Kind::Group, ctx, id, resource, proj)
     }
-    fn patch(ctx: types::Context, id: String, op: String, proj: types::Projection) -> Result<String, types::ScimError> {
+    fn patch(
+        ctx: types::Context,
+        id: String,
+        op: String,
+        proj: types::Projection,
+    ) -> Result<String, types::ScimError> {
         patch(Kind::Group, ctx, id, op, proj)
     }
     fn delete(ctx: types::Context, id: String) -> Result<(), types::ScimError> {
@@ -175,14 +266,25 @@ impl roles::Guest for Component {
         let svc = service(&ctx)?;
         Ok(crate::roles::list(&svc.policy)
             .into_iter()
-            .map(|r| roles::Role { value: r.value, display: r.display, is_default: r.is_default })
+            .map(|r| roles::Role {
+                value: r.value,
+                display: r.display,
+                is_default: r.is_default,
+            })
             .collect())
     }
-    fn get_user_role(ctx: types::Context, user_id: String) -> Result<Option<String>, types::ScimError> {
+    fn get_user_role(
+        ctx: types::Context,
+        user_id: String,
+    ) -> Result<Option<String>, types::ScimError> {
         let svc = service(&ctx)?;
         crate::roles::get_user_role(&svc, &user_id).map_err(wit_error)
     }
-    fn set_user_role(ctx: types::Context, user_id: String, role: Option<String>) -> Result<(), types::ScimError> {
+    fn set_user_role(
+        ctx: types::Context,
+        user_id: String,
+        role: Option<String>,
+    ) -> Result<(), types::ScimError> {
         let svc = service(&ctx)?;
         crate::roles::set_user_role(&svc, &user_id, role.as_deref()).map_err(wit_error)
     }
@@ -202,8 +304,18 @@ impl handler::Guest for Component {
         };
         let resp = crate::http::handle(&STORE, &request);
         if resp.status >= 500 {
-            log::emit(log::Level::Warn, &format!("{} {} answered {}", request.method, request.path, resp.status));
+            log::emit(
+                log::Level::Warn,
+                &format!(
+                    "{} {} answered {}",
+                    request.method, request.path, resp.status
+                ),
+            );
         }
-        handler::Response { status: resp.status, headers: resp.headers, body: resp.body }
+        handler::Response {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+        }
     }
 }

@@ -59,7 +59,12 @@ fn list(resources: Vec<Value>) -> Value {
 }
 
 pub fn schema_list(svc: &Service<'_>) -> Value {
-    list(schemas(svc).into_iter().map(|s| s.to_json(&svc.base_url)).collect())
+    list(
+        schemas(svc)
+            .into_iter()
+            .map(|s| s.to_json(&svc.base_url))
+            .collect(),
+    )
 }
 
 pub fn schema_by_id(svc: &Service<'_>, id: &str) -> ScimResult<Value> {

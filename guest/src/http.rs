@@ -27,7 +27,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// A query parameter, by case-insensitive name, percent-decoded.
@@ -62,7 +65,11 @@ impl Response {
     }
 
     fn empty(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     fn with_header(mut self, name: &str, value: &str) -> Response {
@@ -92,11 +99,17 @@ fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method.as_str();
     match segments.as_slice() {
-        ["ServiceProviderConfig"] => discovery_get(req, || Ok(discovery::service_provider_config(&svc))),
+        ["ServiceProviderConfig"] => {
+            discovery_get(req, || Ok(discovery::service_provider_config(&svc)))
+        }
         ["Schemas"] => discovery_get(req, || Ok(discovery::schema_list(&svc))),
-        ["Schemas", id] => discovery_get(req, || discovery::schema_by_id(&svc, &percent_decode(id))),
+        ["Schemas", id] => {
+            discovery_get(req, || discovery::schema_by_id(&svc, &percent_decode(id)))
+        }
         ["ResourceTypes"] => discovery_get(req, || Ok(discovery::resource_type_list(&svc))),
-        ["ResourceTypes", id] => discovery_get(req, || discovery::resource_type_by_id(&svc, &percent_decode(id))),
+        ["ResourceTypes", id] => discovery_get(req, || {
+            discovery::resource_type_by_id(&svc, &percent_decode(id))
+        }),
         [".search"] => match method {
             "POST" => search(&svc, req, &[Kind::User, Kind::Group]),
             _ => Err(not_allowed(method, path)),
@@ -105,8 +118,12 @@ fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
             "GET" => list(&svc, req, &[Kind::User, Kind::Group]),
             _ => Err(not_allowed(method, path)),
         },
-        ["Me", ..] => Err(ScimError::not_implemented("/Me is not supported: tokens identify a tenant, not a user")),
-        ["Bulk"] => Err(ScimError::not_implemented("bulk operations are not supported (see /ServiceProviderConfig)")),
+        ["Me", ..] => Err(ScimError::not_implemented(
+            "/Me is not supported: tokens identify a tenant, not a user",
+        )),
+        ["Bulk"] => Err(ScimError::not_implemented(
+            "bulk operations are not supported (see /ServiceProviderConfig)",
+        )),
         [collection, rest @ ..] => {
             let kind = match *collection {
                 "Users" => Kind::User,
@@ -126,15 +143,25 @@ fn not_allowed(method: &str, path: &str) -> ScimError {
 /// (RFC 7644 §4).
 fn discovery_get(req: &Request, body: impl FnOnce() -> ScimResult<Value>) -> ScimResult<Response> {
     if req.method != "GET" {
-        return Err(ScimError::method_not_allowed(format!("{} is read-only", req.path)));
+        return Err(ScimError::method_not_allowed(format!(
+            "{} is read-only",
+            req.path
+        )));
     }
     if req.param("filter").is_some() {
-        return Err(ScimError::forbidden("discovery endpoints do not support filtering"));
+        return Err(ScimError::forbidden(
+            "discovery endpoints do not support filtering",
+        ));
     }
     Ok(Response::json(200, &body()?))
 }
 
-fn resource_route(svc: &Service<'_>, req: &Request, kind: Kind, rest: &[&str]) -> ScimResult<Response> {
+fn resource_route(
+    svc: &Service<'_>,
+    req: &Request,
+    kind: Kind,
+    rest: &[&str],
+) -> ScimResult<Response> {
     let method = req.method.as_str();
     match (rest, method) {
         ([], "GET") => list(svc, req, &[kind]),
@@ -142,8 +169,14 @@ fn resource_route(svc: &Service<'_>, req: &Request, kind: Kind, rest: &[&str]) -
             let body = json_body(req)?;
             let doc = svc.create(kind, &body)?;
             let out = svc.render(kind, &doc, &projection(req)?);
-            let location = out.pointer("/meta/location").and_then(Value::as_str).unwrap_or_default().to_string();
-            Ok(Response::json(201, &out).with_header("location", &location).with_header("etag", etag_of(&doc)))
+            let location = out
+                .pointer("/meta/location")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            Ok(Response::json(201, &out)
+                .with_header("location", &location)
+                .with_header("etag", etag_of(&doc)))
         }
         ([".search"], "POST") => search(svc, req, &[kind]),
         ([id], _) => {
@@ -159,7 +192,10 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
     let doc = match req.method.as_str() {
         "GET" => {
             let doc = svc.get(kind, id)?;
-            if req.header("if-none-match").is_some_and(|h| etag_list_matches(h, etag_of(&doc))) {
+            if req
+                .header("if-none-match")
+                .is_some_and(|h| etag_list_matches(h, etag_of(&doc)))
+            {
                 return Ok(Response::empty(304).with_header("etag", etag_of(&doc)));
             }
             doc
@@ -177,7 +213,10 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
 }
 
 fn projection(req: &Request) -> ScimResult<Projection> {
-    Projection::parse(req.param("attributes").as_deref(), req.param("excludedAttributes").as_deref())
+    Projection::parse(
+        req.param("attributes").as_deref(),
+        req.param("excludedAttributes").as_deref(),
+    )
 }
 
 fn list(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
@@ -194,7 +233,10 @@ fn list(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response
 }
 
 fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResult<Response> {
-    let proj = Projection::parse(params.attributes.as_deref(), params.excluded_attributes.as_deref())?;
+    let proj = Projection::parse(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )?;
     let page = svc.query(kinds, params)?;
     Ok(Response::json(200, &svc.list_response(&page, &proj)))
 }
@@ -202,12 +244,23 @@ fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResu
 /// `POST .search` with a `SearchRequest` body (RFC 7644 §3.4.3).
 fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
     let body = json_body(req)?;
-    let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
-    let field = |name: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
+    let field = |name: &str| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
     if let Some(schemas) = field("schemas") {
-        let ok = schemas.as_array().is_some_and(|a| a.iter().any(|s| s.as_str() == Some(urn::SEARCH_REQUEST)));
+        let ok = schemas
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(urn::SEARCH_REQUEST)));
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("'schemas' must contain {}", urn::SEARCH_REQUEST)));
+            return Err(ScimError::invalid_syntax(format!(
+                "'schemas' must contain {}",
+                urn::SEARCH_REQUEST
+            )));
         }
     }
     let text = |name: &str| -> ScimResult<Option<String>> {
@@ -217,9 +270,13 @@ fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Respon
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Array(items)) => {
                 let parts: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                parts.map(|p| Some(p.join(","))).ok_or_else(|| ScimError::invalid_syntax(format!("'{name}' must be strings")))
+                parts
+                    .map(|p| Some(p.join(",")))
+                    .ok_or_else(|| ScimError::invalid_syntax(format!("'{name}' must be strings")))
             }
-            Some(_) => Err(ScimError::invalid_syntax(format!("'{name}' has the wrong type"))),
+            Some(_) => Err(ScimError::invalid_syntax(format!(
+                "'{name}' has the wrong type"
+            ))),
         }
     };
     let params = ListParams {
@@ -237,15 +294,25 @@ fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Respon
 /// Parses a JSON request body; accepts `application/scim+json`, `application/json` or none.
 fn json_body(req: &Request) -> ScimResult<Value> {
     if let Some(ct) = req.header("content-type") {
-        let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         if !media.is_empty() && media != SCIM_JSON && media != "application/json" {
-            return Err(ScimError::new(415, None, format!("unsupported content type '{media}': send {SCIM_JSON}")));
+            return Err(ScimError::new(
+                415,
+                None,
+                format!("unsupported content type '{media}': send {SCIM_JSON}"),
+            ));
         }
     }
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&req.body).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding) in a query component.
@@ -257,7 +324,10 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;

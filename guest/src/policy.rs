@@ -61,6 +61,8 @@ pub struct Policy {
     pub max_page_size: u32,
     /// Accept `"True"`/`"false"` strings for boolean attributes (Microsoft Entra ID sends them).
     pub coerce_boolean_strings: bool,
+    /// Accept unquoted filter values (`externalId eq jyoung`, as Entra documents).
+    pub lenient_filter_values: bool,
     /// Largest share (percent) by which one request other than an explicit full replace may
     /// shrink a group's membership.
     pub max_group_shrink_percent: u8,
@@ -82,6 +84,7 @@ impl Policy {
             default_page_size: 100,
             max_page_size: 1000,
             coerce_boolean_strings: true,
+            lenient_filter_values: true,
             max_group_shrink_percent: 100,
         };
         match profile {
@@ -114,7 +117,8 @@ impl Policy {
             _ => return Err(invalid("defaults do not serialize".into())),
         };
         merged.extend(overrides);
-        let policy: Policy = serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))?;
+        let policy: Policy =
+            serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))?;
         policy.check().map_err(invalid)?;
         Ok(policy)
     }
@@ -141,14 +145,30 @@ impl Policy {
             extensions.push(schema::enterprise_user());
         }
         if let Some(ext) = &self.role_extension {
-            extensions.push(schema::role_extension(ext, &self.role_attribute, &self.roles));
+            extensions.push(schema::role_extension(
+                ext,
+                &self.role_attribute,
+                &self.roles,
+            ));
         }
-        ResourceSchema::new("User", "/Users", "User Account", schema::core_user(), extensions)
+        ResourceSchema::new(
+            "User",
+            "/Users",
+            "User Account",
+            schema::core_user(),
+            extensions,
+        )
     }
 
     /// The Group resource type.
     pub fn group_schema(&self) -> ResourceSchema {
-        ResourceSchema::new("Group", "/Groups", "Group", schema::core_group(), Vec::new())
+        ResourceSchema::new(
+            "Group",
+            "/Groups",
+            "Group",
+            schema::core_group(),
+            Vec::new(),
+        )
     }
 }
 
@@ -165,7 +185,10 @@ mod tests {
     #[test]
     fn empty_policy_is_standard() {
         assert_eq!(Policy::from_json("").unwrap(), Policy::default());
-        assert_eq!(Policy::from_json("{}").unwrap().team_creation, TeamCreation::Create);
+        assert_eq!(
+            Policy::from_json("{}").unwrap().team_creation,
+            TeamCreation::Create
+        );
     }
 
     #[test]

@@ -47,19 +47,41 @@ impl Kind {
     pub fn indexes(self) -> &'static [IndexDef] {
         match self {
             Kind::User => &[
-                IndexDef { attr: "userName", unique: true, case_fold: true },
-                IndexDef { attr: "externalId", unique: false, case_fold: false },
-                IndexDef { attr: "emails.value", unique: false, case_fold: true },
+                IndexDef {
+                    attr: "userName",
+                    unique: true,
+                    case_fold: true,
+                },
+                IndexDef {
+                    attr: "externalId",
+                    unique: false,
+                    case_fold: false,
+                },
+                IndexDef {
+                    attr: "emails.value",
+                    unique: false,
+                    case_fold: true,
+                },
             ],
             Kind::Group => &[
-                IndexDef { attr: "displayName", unique: true, case_fold: true },
-                IndexDef { attr: "externalId", unique: false, case_fold: false },
+                IndexDef {
+                    attr: "displayName",
+                    unique: true,
+                    case_fold: true,
+                },
+                IndexDef {
+                    attr: "externalId",
+                    unique: false,
+                    case_fold: false,
+                },
             ],
         }
     }
 
     pub fn index(self, attr: &str) -> Option<&'static IndexDef> {
-        self.indexes().iter().find(|i| i.attr.eq_ignore_ascii_case(attr))
+        self.indexes()
+            .iter()
+            .find(|i| i.attr.eq_ignore_ascii_case(attr))
     }
 
     fn resource_prefix(self) -> String {
@@ -83,17 +105,31 @@ impl IndexDef {
         format!("u/{}/{}/{}", kind.name(), self.attr, self.normalize(value))
     }
     fn multi_prefix(&self, kind: Kind, value: &str) -> String {
-        format!("n/{}/{}/{}{SEP}", kind.name(), self.attr, self.normalize(value))
+        format!(
+            "n/{}/{}/{}{SEP}",
+            kind.name(),
+            self.attr,
+            self.normalize(value)
+        )
     }
 
     /// The values of this attribute in a document.
     fn values<'d>(&self, doc: &'d Value) -> Vec<&'d str> {
         match self.attr.split_once('.') {
-            None => doc.get(self.attr).and_then(Value::as_str).into_iter().collect(),
+            None => doc
+                .get(self.attr)
+                .and_then(Value::as_str)
+                .into_iter()
+                .collect(),
             Some((multi, sub)) => doc
                 .get(multi)
                 .and_then(Value::as_array)
-                .map(|items| items.iter().filter_map(|i| i.get(sub).and_then(Value::as_str)).collect())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.get(sub).and_then(Value::as_str))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -108,7 +144,10 @@ pub struct Stored {
 
 impl Stored {
     pub fn id(&self) -> &str {
-        self.doc.get("id").and_then(Value::as_str).unwrap_or_default()
+        self.doc
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
     /// The resource's ETag (`meta.version`).
     pub fn etag(&self) -> &str {
@@ -117,7 +156,9 @@ impl Stored {
 }
 
 pub fn etag_of(doc: &Value) -> &str {
-    doc.pointer("/meta/version").and_then(Value::as_str).unwrap_or_default()
+    doc.pointer("/meta/version")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// Resources of one type in one tenant's store.
@@ -141,7 +182,9 @@ impl<'a> Repo<'a> {
     }
 
     pub fn get(&self, id: &str) -> ScimResult<Option<Stored>> {
-        let Some(entry) = self.store.get(&self.kind.resource_key(id))? else { return Ok(None) };
+        let Some(entry) = self.store.get(&self.kind.resource_key(id))? else {
+            return Ok(None);
+        };
         Ok(Some(decode(entry)?))
     }
 
@@ -156,7 +199,12 @@ impl<'a> Repo<'a> {
     /// Reads several resources by id, skipping ids that no longer exist.
     pub fn get_many(&self, ids: &[String]) -> ScimResult<Vec<Stored>> {
         let keys: Vec<String> = ids.iter().map(|id| self.kind.resource_key(id)).collect();
-        self.store.get_many(&keys)?.into_iter().flatten().map(decode).collect()
+        self.store
+            .get_many(&keys)?
+            .into_iter()
+            .flatten()
+            .map(decode)
+            .collect()
     }
 
     /// Creates a resource from validated content.
@@ -167,7 +215,10 @@ impl<'a> Repo<'a> {
         let key = self.kind.resource_key(&id);
         for _ in 0..MAX_ATTEMPTS {
             let (mut checks, mut writes) = self.index_changes(&id, None, Some(&doc))?;
-            checks.push(Check { key: key.clone(), version: None });
+            checks.push(Check {
+                key: key.clone(),
+                version: None,
+            });
             writes.push(Write::Put(key.clone(), encode(&doc)));
             match self.store.commit(&checks, &writes) {
                 Ok(_) => return Ok(doc),
@@ -193,14 +244,23 @@ impl<'a> Repo<'a> {
                 Change::Unchanged => return Ok(current.doc),
                 Change::Replace(c) => c,
             };
-            let created = current.doc.pointer("/meta/created").and_then(Value::as_str).unwrap_or_default().to_string();
+            let created = current
+                .doc
+                .pointer("/meta/created")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let now = clock::rfc3339(clock::now_millis());
             let doc = self.document(id, content, &created, &now, revision(current.etag()) + 1);
             if without_meta(&doc) == without_meta(&current.doc) {
                 return Ok(current.doc);
             }
-            let (mut checks, mut writes) = self.index_changes(id, Some(&current.doc), Some(&doc))?;
-            checks.push(Check::unchanged(current.entry.key.clone(), Some(&current.entry)));
+            let (mut checks, mut writes) =
+                self.index_changes(id, Some(&current.doc), Some(&doc))?;
+            checks.push(Check::unchanged(
+                current.entry.key.clone(),
+                Some(&current.entry),
+            ));
             writes.push(Write::Put(current.entry.key.clone(), encode(&doc)));
             match self.store.commit(&checks, &writes) {
                 Ok(_) => return Ok(doc),
@@ -216,7 +276,10 @@ impl<'a> Repo<'a> {
             let current = self.get_existing(id)?;
             check_if_match(if_match, current.etag())?;
             let (mut checks, mut writes) = self.index_changes(id, Some(&current.doc), None)?;
-            checks.push(Check::unchanged(current.entry.key.clone(), Some(&current.entry)));
+            checks.push(Check::unchanged(
+                current.entry.key.clone(),
+                Some(&current.entry),
+            ));
             writes.push(Write::Delete(current.entry.key.clone()));
             match self.store.commit(&checks, &writes) {
                 Ok(_) => return Ok(current.doc),
@@ -231,11 +294,17 @@ impl<'a> Repo<'a> {
     pub fn lookup(&self, index: &IndexDef, value: &str) -> ScimResult<Vec<String>> {
         if index.unique {
             let hit = self.store.get(&index.unique_key(self.kind, value))?;
-            return Ok(hit.map(|e| String::from_utf8_lossy(&e.value).into_owned()).into_iter().collect());
+            return Ok(hit
+                .map(|e| String::from_utf8_lossy(&e.value).into_owned())
+                .into_iter()
+                .collect());
         }
         let prefix = index.multi_prefix(self.kind, value);
         let hits = self.store.scan(&Scan::prefix(&prefix).keys_only())?;
-        Ok(hits.into_iter().filter_map(|e| e.key.strip_prefix(&prefix).map(str::to_string)).collect())
+        Ok(hits
+            .into_iter()
+            .filter_map(|e| e.key.strip_prefix(&prefix).map(str::to_string))
+            .collect())
     }
 
     /// Number of resources of this type.
@@ -256,7 +325,14 @@ impl<'a> Repo<'a> {
         let prefix = self.kind.resource_prefix();
         let mut start = prefix.clone();
         loop {
-            let scan = Scan { start: start.clone(), end: prefix_end(&prefix), skip: 0, limit: BATCH, descending: false, keys_only: false };
+            let scan = Scan {
+                start: start.clone(),
+                end: prefix_end(&prefix),
+                skip: 0,
+                limit: BATCH,
+                descending: false,
+                keys_only: false,
+            };
             let batch = self.store.scan(&scan)?;
             let done = batch.len() < BATCH as usize;
             if let Some(last) = batch.last() {
@@ -271,9 +347,22 @@ impl<'a> Repo<'a> {
         }
     }
 
-    fn document(&self, id: &str, content: Map<String, Value>, created: &str, modified: &str, rev: u64) -> Value {
+    fn document(
+        &self,
+        id: &str,
+        content: Map<String, Value>,
+        created: &str,
+        modified: &str,
+        rev: u64,
+    ) -> Value {
         let mut schemas = vec![Value::from(self.rs.core.id.clone())];
-        schemas.extend(self.rs.extensions.iter().filter(|e| content.contains_key(&e.id)).map(|e| Value::from(e.id.clone())));
+        schemas.extend(
+            self.rs
+                .extensions
+                .iter()
+                .filter(|e| content.contains_key(&e.id))
+                .map(|e| Value::from(e.id.clone())),
+        );
         let mut doc = Map::new();
         doc.insert("schemas".into(), Value::Array(schemas));
         doc.insert("id".into(), id.into());
@@ -286,11 +375,21 @@ impl<'a> Repo<'a> {
     }
 
     /// Checks and writes that move the indexes from `old` to `new`, refusing duplicates.
-    fn index_changes(&self, id: &str, old: Option<&Value>, new: Option<&Value>) -> ScimResult<(Vec<Check>, Vec<Write>)> {
+    fn index_changes(
+        &self,
+        id: &str,
+        old: Option<&Value>,
+        new: Option<&Value>,
+    ) -> ScimResult<(Vec<Check>, Vec<Write>)> {
         let (mut checks, mut writes) = (Vec::new(), Vec::new());
         for index in self.kind.indexes() {
             let norm = |doc: Option<&Value>| -> Vec<String> {
-                let mut v: Vec<String> = doc.map(|d| index.values(d)).unwrap_or_default().into_iter().map(|s| index.normalize(s)).collect();
+                let mut v: Vec<String> = doc
+                    .map(|d| index.values(d))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| index.normalize(s))
+                    .collect();
                 v.sort();
                 v.dedup();
                 v
@@ -311,7 +410,10 @@ impl<'a> Repo<'a> {
                             )));
                         }
                     }
-                    checks.push(Check { key: key.clone(), version: None });
+                    checks.push(Check {
+                        key: key.clone(),
+                        version: None,
+                    });
                     writes.push(Write::Put(key, id.as_bytes().to_vec()));
                 } else {
                     writes.push(Write::Put(key, Vec::new()));
@@ -325,7 +427,11 @@ impl<'a> Repo<'a> {
         if index.unique {
             format!("u/{}/{}/{normalized}", self.kind.name(), index.attr)
         } else {
-            format!("n/{}/{}/{normalized}{SEP}{id}", self.kind.name(), index.attr)
+            format!(
+                "n/{}/{}/{normalized}{SEP}{id}",
+                self.kind.name(),
+                index.attr
+            )
         }
     }
 }
@@ -335,7 +441,10 @@ fn contended() -> ScimError {
 }
 
 fn revision(etag: &str) -> u64 {
-    etag.trim_start_matches("W/").trim_matches('"').parse().unwrap_or(0)
+    etag.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .unwrap_or(0)
 }
 
 fn without_meta(doc: &Value) -> Value {
@@ -348,18 +457,29 @@ fn without_meta(doc: &Value) -> Value {
 
 /// RFC 7232 `If-Match` with weak comparison (SCIM versions are weak ETags).
 pub fn check_if_match(if_match: Option<&str>, etag: &str) -> ScimResult<()> {
-    let Some(header) = if_match else { return Ok(()) };
+    let Some(header) = if_match else {
+        return Ok(());
+    };
     if etag_list_matches(header, etag) {
         Ok(())
     } else {
-        Err(ScimError::precondition_failed(format!("the resource's version is {etag}, not {header}")))
+        Err(ScimError::precondition_failed(format!(
+            "the resource's version is {etag}, not {header}"
+        )))
     }
 }
 
 /// Whether an `If-Match` / `If-None-Match` list names `etag` (or is `*`).
 pub fn etag_list_matches(header: &str, etag: &str) -> bool {
-    let opaque = |t: &str| t.trim().trim_start_matches("W/").trim_matches('"').to_string();
-    header.split(',').any(|t| t.trim() == "*" || opaque(t) == opaque(etag))
+    let opaque = |t: &str| {
+        t.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_string()
+    };
+    header
+        .split(',')
+        .any(|t| t.trim() == "*" || opaque(t) == opaque(etag))
 }
 
 fn encode(doc: &Value) -> Vec<u8> {
@@ -367,8 +487,9 @@ fn encode(doc: &Value) -> Vec<u8> {
 }
 
 fn decode(entry: Entry) -> ScimResult<Stored> {
-    let doc = serde_json::from_slice(&entry.value)
-        .map_err(|e| ScimError::internal(format!("stored resource {} is corrupt: {e}", entry.key)))?;
+    let doc = serde_json::from_slice(&entry.value).map_err(|e| {
+        ScimError::internal(format!("stored resource {} is corrupt: {e}", entry.key))
+    })?;
     Ok(Stored { doc, entry })
 }
 
@@ -387,13 +508,30 @@ mod tests {
         let store = MemStore::new();
         let rs = Policy::default().user_schema();
         let repo = Repo::new(&store, Kind::User, &rs);
-        let doc = repo.create(content(json!({"userName": "Ada@X.com", "emails": [{"value": "ada@x.com"}]}))).unwrap();
+        let doc = repo
+            .create(content(
+                json!({"userName": "Ada@X.com", "emails": [{"value": "ada@x.com"}]}),
+            ))
+            .unwrap();
         assert_eq!(doc["meta"]["version"], "W/\"1\"");
-        let err = repo.create(content(json!({"userName": "ada@x.COM"}))).unwrap_err();
-        assert_eq!((err.status, err.scim_type), (409, Some(crate::error::ScimType::Uniqueness)));
+        let err = repo
+            .create(content(json!({"userName": "ada@x.COM"})))
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.scim_type),
+            (409, Some(crate::error::ScimType::Uniqueness))
+        );
         let id = doc["id"].as_str().unwrap();
-        assert_eq!(repo.lookup(Kind::User.index("userName").unwrap(), "ADA@x.com").unwrap(), [id]);
-        assert_eq!(repo.lookup(Kind::User.index("emails.value").unwrap(), "Ada@X.Com").unwrap(), [id]);
+        assert_eq!(
+            repo.lookup(Kind::User.index("userName").unwrap(), "ADA@x.com")
+                .unwrap(),
+            [id]
+        );
+        assert_eq!(
+            repo.lookup(Kind::User.index("emails.value").unwrap(), "Ada@X.Com")
+                .unwrap(),
+            [id]
+        );
     }
 
     #[test]
@@ -401,17 +539,37 @@ mod tests {
         let store = MemStore::new();
         let rs = Policy::default().user_schema();
         let repo = Repo::new(&store, Kind::User, &rs);
-        let id = repo.create(content(json!({"userName": "a"}))).unwrap()["id"].as_str().unwrap().to_string();
-        let same = repo.update(&id, None, |_| Ok(Change::Replace(content(json!({"userName": "a"}))))).unwrap();
+        let id = repo.create(content(json!({"userName": "a"}))).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let same = repo
+            .update(&id, None, |_| {
+                Ok(Change::Replace(content(json!({"userName": "a"}))))
+            })
+            .unwrap();
         assert_eq!(same["meta"]["version"], "W/\"1\"");
-        let renamed = repo.update(&id, Some("W/\"1\""), |_| Ok(Change::Replace(content(json!({"userName": "b"}))))).unwrap();
+        let renamed = repo
+            .update(&id, Some("W/\"1\""), |_| {
+                Ok(Change::Replace(content(json!({"userName": "b"}))))
+            })
+            .unwrap();
         assert_eq!(renamed["meta"]["version"], "W/\"2\"");
-        assert!(repo.lookup(Kind::User.index("userName").unwrap(), "a").unwrap().is_empty());
+        assert!(repo
+            .lookup(Kind::User.index("userName").unwrap(), "a")
+            .unwrap()
+            .is_empty());
         repo.create(content(json!({"userName": "a"}))).unwrap();
-        let err = repo.update(&id, Some("W/\"1\""), |_| Ok(Change::Unchanged)).unwrap_err();
+        let err = repo
+            .update(&id, Some("W/\"1\""), |_| Ok(Change::Unchanged))
+            .unwrap_err();
         assert_eq!(err.status, 412);
         repo.delete(&id, None).unwrap();
         assert!(repo.get(&id).unwrap().is_none());
-        assert_eq!(store.keys().iter().filter(|k| k.contains("/b")).count(), 0, "index of deleted user removed");
+        assert_eq!(
+            store.keys().iter().filter(|k| k.contains("/b")).count(),
+            0,
+            "index of deleted user removed"
+        );
     }
 }

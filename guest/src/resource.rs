@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ScimError, ScimResult};
-use crate::schema::{AttrPath, AttrType, Attribute, Mutability, Returned, ResourceSchema, Schema};
+use crate::schema::{AttrPath, AttrType, Attribute, Mutability, ResourceSchema, Returned, Schema};
 
 /// How lenient input validation is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,8 +20,14 @@ pub struct InputRules {
 /// Validates a POST or PUT body and returns the client-writable part of the resource, with
 /// canonical names. Read-only attributes (`id`, `meta`, `groups`) and unknown attributes are
 /// ignored (IdPs send them); `password` and other write-only attributes are dropped, never kept.
-pub fn normalize_input(body: &Value, rs: &ResourceSchema, rules: InputRules) -> ScimResult<Map<String, Value>> {
-    let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
+pub fn normalize_input(
+    body: &Value,
+    rs: &ResourceSchema,
+    rules: InputRules,
+) -> ScimResult<Map<String, Value>> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
     check_schemas(obj, rs)?;
     let mut out = Map::new();
     for (key, value) in obj {
@@ -36,11 +42,15 @@ pub fn normalize_input(body: &Value, rs: &ResourceSchema, rules: InputRules) -> 
             continue;
         }
         if key.eq_ignore_ascii_case("externalId") {
-            let v = value.as_str().ok_or_else(|| ScimError::invalid_value("'externalId' must be a string"))?;
+            let v = value
+                .as_str()
+                .ok_or_else(|| ScimError::invalid_value("'externalId' must be a string"))?;
             out.insert("externalId".into(), v.into());
             continue;
         }
-        let Some(attr) = rs.core.attribute(key) else { continue };
+        let Some(attr) = rs.core.attribute(key) else {
+            continue;
+        };
         if let Some(v) = writable_value(attr, value, rules)? {
             out.insert(attr.name.clone(), v);
         }
@@ -50,14 +60,22 @@ pub fn normalize_input(body: &Value, rs: &ResourceSchema, rules: InputRules) -> 
 }
 
 fn check_schemas(obj: &Map<String, Value>, rs: &ResourceSchema) -> ScimResult<()> {
-    let Some(schemas) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("schemas")).map(|(_, v)| v) else {
+    let Some(schemas) = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+        .map(|(_, v)| v)
+    else {
         return Ok(());
     };
     let list = schemas
         .as_array()
         .filter(|a| a.iter().all(Value::is_string))
         .ok_or_else(|| ScimError::invalid_syntax("'schemas' must be an array of URN strings"))?;
-    if !list.iter().filter_map(Value::as_str).any(|s| s.eq_ignore_ascii_case(&rs.core.id)) {
+    if !list
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|s| s.eq_ignore_ascii_case(&rs.core.id))
+    {
         return Err(ScimError::invalid_syntax(format!(
             "'schemas' must contain {} for a {} resource",
             rs.core.id, rs.name
@@ -66,13 +84,22 @@ fn check_schemas(obj: &Map<String, Value>, rs: &ResourceSchema) -> ScimResult<()
     Ok(())
 }
 
-fn normalize_extension(ext: &Schema, value: &Value, rules: InputRules) -> ScimResult<Map<String, Value>> {
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_value(format!("'{}' must be an object of extension attributes", ext.id)))?;
+fn normalize_extension(
+    ext: &Schema,
+    value: &Value,
+    rules: InputRules,
+) -> ScimResult<Map<String, Value>> {
+    let obj = value.as_object().ok_or_else(|| {
+        ScimError::invalid_value(format!(
+            "'{}' must be an object of extension attributes",
+            ext.id
+        ))
+    })?;
     let mut out = Map::new();
     for (key, v) in obj {
-        let Some(attr) = ext.attribute(key) else { continue };
+        let Some(attr) = ext.attribute(key) else {
+            continue;
+        };
         if let Some(v) = writable_value(attr, v, rules)? {
             out.insert(attr.name.clone(), v);
         }
@@ -83,7 +110,11 @@ fn normalize_extension(ext: &Schema, value: &Value, rules: InputRules) -> ScimRe
 
 /// The value to keep for a client-supplied attribute, or `None` when the client may not set it.
 fn writable_value(attr: &Attribute, value: &Value, rules: InputRules) -> ScimResult<Option<Value>> {
-    if matches!(attr.mutability, Mutability::ReadOnly | Mutability::WriteOnly) || attr.returned == Returned::Never {
+    if matches!(
+        attr.mutability,
+        Mutability::ReadOnly | Mutability::WriteOnly
+    ) || attr.returned == Returned::Never
+    {
         return Ok(None);
     }
     let v = check_value(attr, value, rules)?;
@@ -93,7 +124,10 @@ fn writable_value(attr: &Attribute, value: &Value, rules: InputRules) -> ScimRes
 fn check_required(schema: &Schema, out: &Map<String, Value>) -> ScimResult<()> {
     for attr in schema.attributes.iter().filter(|a| a.required) {
         if !out.contains_key(&attr.name) {
-            return Err(ScimError::invalid_value(format!("required attribute '{}' is missing", attr.name)));
+            return Err(ScimError::invalid_value(format!(
+                "required attribute '{}' is missing",
+                attr.name
+            )));
         }
     }
     Ok(())
@@ -130,15 +164,22 @@ pub fn check_value(attr: &Attribute, value: &Value, rules: InputRules) -> ScimRe
 }
 
 fn check_primary(attr: &Attribute, items: &[Value]) -> ScimResult<()> {
-    let primaries = items.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
+    let primaries = items
+        .iter()
+        .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+        .count();
     if primaries > 1 {
-        return Err(ScimError::invalid_value(format!("at most one '{}' value may be primary", attr.name)));
+        return Err(ScimError::invalid_value(format!(
+            "at most one '{}' value may be primary",
+            attr.name
+        )));
     }
     Ok(())
 }
 
 fn check_single(attr: &Attribute, value: &Value, rules: InputRules) -> ScimResult<Value> {
-    let wrong = |what: &str| ScimError::invalid_value(format!("attribute '{}' must be {what}", attr.name));
+    let wrong =
+        |what: &str| ScimError::invalid_value(format!("attribute '{}' must be {what}", attr.name));
     match attr.ty {
         AttrType::Complex => {
             let obj = value.as_object().ok_or_else(|| wrong("an object"))?;
@@ -169,8 +210,12 @@ fn check_single(attr: &Attribute, value: &Value, rules: InputRules) -> ScimResul
         }
         AttrType::Boolean => match value {
             Value::Bool(b) => Ok(Value::Bool(*b)),
-            Value::String(s) if rules.coerce_boolean_strings && s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
-            Value::String(s) if rules.coerce_boolean_strings && s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            Value::String(s) if rules.coerce_boolean_strings && s.eq_ignore_ascii_case("true") => {
+                Ok(Value::Bool(true))
+            }
+            Value::String(s) if rules.coerce_boolean_strings && s.eq_ignore_ascii_case("false") => {
+                Ok(Value::Bool(false))
+            }
             _ => Err(wrong("a boolean")),
         },
         AttrType::Integer => match value.as_i64() {
@@ -203,7 +248,9 @@ fn looks_like_datetime(s: &str) -> bool {
         && (b[10] == b'T' || b[10] == b't')
         && b[13] == b':'
         && b[16] == b':'
-        && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19].iter().all(|r| b[r.clone()].iter().all(u8::is_ascii_digit))
+        && [0..4, 5..7, 8..10, 11..13, 14..16, 17..19]
+            .iter()
+            .all(|r| b[r.clone()].iter().all(u8::is_ascii_digit))
 }
 
 /// Which attributes a response carries (RFC 7644 §3.4.2.5).
@@ -216,36 +263,52 @@ pub struct Projection {
 impl Projection {
     /// Parses the comma-separated `attributes` / `excludedAttributes` parameters.
     pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> ScimResult<Projection> {
-        Ok(Projection { attributes: parse_list(attributes)?, excluded: parse_list(excluded)? })
+        Ok(Projection {
+            attributes: parse_list(attributes)?,
+            excluded: parse_list(excluded)?,
+        })
     }
 
     /// Whether the response must carry this (top-level) attribute's values; lets callers skip
     /// reading data nobody asked for (group members).
     pub fn wants(&self, rs: &ResourceSchema, name: &str) -> bool {
         let attr = rs.core.attribute(name);
-        let requested = self.attributes.iter().any(|p| p.uri_matches(rs) && p.name.eq_ignore_ascii_case(name));
+        let requested = self
+            .attributes
+            .iter()
+            .any(|p| p.uri_matches(rs) && p.name.eq_ignore_ascii_case(name));
         if attr.is_some_and(|a| a.returned == Returned::Request) {
             return requested;
         }
         if !self.attributes.is_empty() {
             return requested;
         }
-        !self.excluded.iter().any(|p| p.sub.is_none() && p.uri_matches(rs) && p.name.eq_ignore_ascii_case(name))
+        !self
+            .excluded
+            .iter()
+            .any(|p| p.sub.is_none() && p.uri_matches(rs) && p.name.eq_ignore_ascii_case(name))
     }
 }
 
 impl AttrPath {
     fn uri_matches(&self, rs: &ResourceSchema) -> bool {
-        self.uri.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(&rs.core.id))
+        self.uri
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(&rs.core.id))
     }
 }
 
 fn parse_list(text: Option<&str>) -> ScimResult<Vec<AttrPath>> {
-    let Some(text) = text else { return Ok(Vec::new()) };
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| AttrPath::parse(s).ok_or_else(|| ScimError::invalid_value(format!("'{s}' is not an attribute path"))))
+        .map(|s| {
+            AttrPath::parse(s)
+                .ok_or_else(|| ScimError::invalid_value(format!("'{s}' is not an attribute path")))
+        })
         .collect()
 }
 
@@ -253,12 +316,18 @@ fn parse_list(text: Option<&str>) -> ScimResult<Vec<AttrPath>> {
 /// and applies the projection.
 pub fn render(stored: &Value, rs: &ResourceSchema, proj: &Projection, base_url: &str) -> Value {
     let mut doc = stored.clone();
-    if let (Some(id), Some(meta)) =
-        (stored.get("id").and_then(Value::as_str), doc.get_mut("meta").and_then(Value::as_object_mut))
-    {
-        meta.insert("location".into(), format!("{base_url}{}/{id}", rs.endpoint).into());
+    if let (Some(id), Some(meta)) = (
+        stored.get("id").and_then(Value::as_str),
+        doc.get_mut("meta").and_then(Value::as_object_mut),
+    ) {
+        meta.insert(
+            "location".into(),
+            format!("{base_url}{}/{id}", rs.endpoint).into(),
+        );
     }
-    let Value::Object(map) = &mut doc else { return doc };
+    let Value::Object(map) = &mut doc else {
+        return doc;
+    };
     map.retain(|key, value| keep_top(rs, proj, key, value));
     doc
 }
@@ -268,14 +337,20 @@ fn keep_top(rs: &ResourceSchema, proj: &Projection, key: &str, value: &mut Value
         return true;
     }
     if let Some(ext) = rs.extension(key) {
-        let Value::Object(inner) = value else { return false };
+        let Value::Object(inner) = value else {
+            return false;
+        };
         inner.retain(|k, v| match ext.attribute(k) {
             Some(attr) => keep_attr(proj, Some(&ext.id), attr, v),
             None => false,
         });
         return !inner.is_empty() || proj_names_container(proj, &ext.id);
     }
-    let attr = rs.common.iter().chain(rs.core.attributes.iter()).find(|a| a.name == key);
+    let attr = rs
+        .common
+        .iter()
+        .chain(rs.core.attributes.iter())
+        .find(|a| a.name == key);
     match attr {
         Some(attr) => keep_attr(proj, None, attr, value),
         None => false,
@@ -283,7 +358,9 @@ fn keep_top(rs: &ResourceSchema, proj: &Projection, key: &str, value: &mut Value
 }
 
 fn proj_names_container(proj: &Projection, urn: &str) -> bool {
-    proj.attributes.iter().any(|p| p.to_string().eq_ignore_ascii_case(urn))
+    proj.attributes
+        .iter()
+        .any(|p| p.to_string().eq_ignore_ascii_case(urn))
 }
 
 /// Applies `returned` and the projection to one attribute (and its sub-attributes).
@@ -309,7 +386,9 @@ fn keep_attr(proj: &Projection, ext: Option<&str>, attr: &Attribute, value: &mut
         }
         if !picks.is_empty() && picks.iter().all(|p| p.sub.is_some()) {
             let subs: Vec<&str> = picks.iter().filter_map(|p| p.sub.as_deref()).collect();
-            retain_subs(value, |name| subs.iter().any(|s| s.eq_ignore_ascii_case(name)));
+            retain_subs(value, |name| {
+                subs.iter().any(|s| s.eq_ignore_ascii_case(name))
+            });
         }
     } else if attr.returned == Returned::Request {
         return false;
@@ -345,7 +424,9 @@ mod tests {
     use serde_json::json;
 
     fn users() -> ResourceSchema {
-        Policy::from_json(r#"{"profile":"writer"}"#).unwrap().user_schema()
+        Policy::from_json(r#"{"profile":"writer"}"#)
+            .unwrap()
+            .user_schema()
     }
 
     #[test]
@@ -358,7 +439,9 @@ mod tests {
             "emails": [{"Value": "ada@example.com", "primary": true, "type": "work"}],
             "urn:custom:params:scim:schemas:extension:writer:2.0:User": {"Role": "admin"},
         });
-        let rules = InputRules { coerce_boolean_strings: true };
+        let rules = InputRules {
+            coerce_boolean_strings: true,
+        };
         let out = normalize_input(&body, &users(), rules).unwrap();
         assert_eq!(
             Value::Object(out),
@@ -375,17 +458,35 @@ mod tests {
         let rs = users();
         let r = InputRules::default();
         let err = |b: Value| normalize_input(&b, &rs, r).unwrap_err();
-        assert_eq!(err(json!([])).scim_type, Some(crate::error::ScimType::InvalidSyntax));
-        assert_eq!(err(json!({"name": {"givenName": "x"}})).detail, "required attribute 'userName' is missing");
-        assert_eq!(err(json!({"userName": 5})).scim_type, Some(crate::error::ScimType::InvalidValue));
-        assert_eq!(err(json!({"userName": "a", "active": "yes"})).scim_type, Some(crate::error::ScimType::InvalidValue));
-        assert!(err(json!({"userName": "a", "active": "True"})).detail.contains("boolean"));
+        assert_eq!(
+            err(json!([])).scim_type,
+            Some(crate::error::ScimType::InvalidSyntax)
+        );
+        assert_eq!(
+            err(json!({"name": {"givenName": "x"}})).detail,
+            "required attribute 'userName' is missing"
+        );
+        assert_eq!(
+            err(json!({"userName": 5})).scim_type,
+            Some(crate::error::ScimType::InvalidValue)
+        );
+        assert_eq!(
+            err(json!({"userName": "a", "active": "yes"})).scim_type,
+            Some(crate::error::ScimType::InvalidValue)
+        );
+        assert!(err(json!({"userName": "a", "active": "True"}))
+            .detail
+            .contains("boolean"));
         let two_primaries = json!({"userName": "a", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]});
         assert!(err(two_primaries).detail.contains("primary"));
         let role = json!({"userName": "a", "urn:custom:params:scim:schemas:extension:writer:2.0:User": {"role": "owner"}});
         assert!(err(role).detail.contains("not a valid value"));
-        let wrong_schema = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "userName": "a"});
-        assert_eq!(err(wrong_schema).scim_type, Some(crate::error::ScimType::InvalidSyntax));
+        let wrong_schema =
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "userName": "a"});
+        assert_eq!(
+            err(wrong_schema).scim_type,
+            Some(crate::error::ScimType::InvalidSyntax)
+        );
     }
 
     #[test]
@@ -398,9 +499,25 @@ mod tests {
         });
         let all = render(&stored, &rs, &Projection::default(), "http://h/scim/v2");
         assert_eq!(all["meta"]["location"], "http://h/scim/v2/Users/u1");
-        let some = render(&stored, &rs, &Projection::parse(Some("userName,name.givenName"), None).unwrap(), "");
-        assert_eq!(some, json!({"schemas": stored["schemas"], "id": "u1", "userName": "ada", "name": {"givenName": "Ada"}}));
-        let less = render(&stored, &rs, &Projection::parse(None, Some("emails,name.familyName,meta")).unwrap(), "");
-        assert_eq!(less, json!({"schemas": stored["schemas"], "id": "u1", "userName": "ada", "name": {"givenName": "Ada"}}));
+        let some = render(
+            &stored,
+            &rs,
+            &Projection::parse(Some("userName,name.givenName"), None).unwrap(),
+            "",
+        );
+        assert_eq!(
+            some,
+            json!({"schemas": stored["schemas"], "id": "u1", "userName": "ada", "name": {"givenName": "Ada"}})
+        );
+        let less = render(
+            &stored,
+            &rs,
+            &Projection::parse(None, Some("emails,name.familyName,meta")).unwrap(),
+            "",
+        );
+        assert_eq!(
+            less,
+            json!({"schemas": stored["schemas"], "id": "u1", "userName": "ada", "name": {"givenName": "Ada"}})
+        );
     }
 }

@@ -22,7 +22,11 @@ pub fn list(policy: &Policy) -> Vec<Role> {
     policy
         .roles
         .iter()
-        .map(|r| Role { value: r.clone(), display: display_name(r), is_default: policy.default_role.as_deref() == Some(r) })
+        .map(|r| Role {
+            value: r.clone(),
+            display: display_name(r),
+            is_default: policy.default_role.as_deref() == Some(r),
+        })
         .collect()
 }
 
@@ -37,11 +41,20 @@ fn display_name(value: &str) -> String {
 /// The role a user document holds.
 pub fn role_of(policy: &Policy, doc: &Value) -> Option<String> {
     match &policy.role_extension {
-        Some(ext) => doc.get(ext).and_then(|e| e.get(&policy.role_attribute)).and_then(Value::as_str).map(str::to_string),
+        Some(ext) => doc
+            .get(ext)
+            .and_then(|e| e.get(&policy.role_attribute))
+            .and_then(Value::as_str)
+            .map(str::to_string),
         None => {
             let roles = doc.get("roles")?.as_array()?;
-            let pick = roles.iter().find(|r| r.get("primary") == Some(&Value::Bool(true))).or_else(|| roles.first())?;
-            pick.get("value").and_then(Value::as_str).map(str::to_string)
+            let pick = roles
+                .iter()
+                .find(|r| r.get("primary") == Some(&Value::Bool(true)))
+                .or_else(|| roles.first())?;
+            pick.get("value")
+                .and_then(Value::as_str)
+                .map(str::to_string)
         }
     }
 }
@@ -55,7 +68,10 @@ pub fn set_user_role(svc: &Service<'_>, user_id: &str, role: Option<&str>) -> Sc
     let policy = &svc.policy;
     if let Some(r) = role {
         if !policy.roles.iter().any(|x| x == r) {
-            return Err(ScimError::invalid_value(format!("'{r}' is not a role of this tenant: {}", policy.roles.join(", "))));
+            return Err(ScimError::invalid_value(format!(
+                "'{r}' is not a role of this tenant: {}",
+                policy.roles.join(", ")
+            )));
         }
     }
     let path = match &policy.role_extension {
@@ -65,7 +81,9 @@ pub fn set_user_role(svc: &Service<'_>, user_id: &str, role: Option<&str>) -> Sc
     let op = match (role, &policy.role_extension) {
         (None, _) => json!({"op": "remove", "path": path}),
         (Some(r), Some(_)) => json!({"op": "replace", "path": path, "value": r}),
-        (Some(r), None) => json!({"op": "replace", "path": path, "value": [{"value": r, "primary": true}]}),
+        (Some(r), None) => {
+            json!({"op": "replace", "path": path, "value": [{"value": r, "primary": true}]})
+        }
     };
     let body = json!({"schemas": [crate::schema::urn::PATCH_OP], "Operations": [op]});
     svc.patch(Kind::User, user_id, &body, None).map(|_| ())

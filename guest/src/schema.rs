@@ -16,7 +16,8 @@ pub mod urn {
     pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
     pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
     pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-    pub const SERVICE_PROVIDER_CONFIG: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+    pub const SERVICE_PROVIDER_CONFIG: &str =
+        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
     pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
     pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 }
@@ -49,7 +50,10 @@ impl AttrType {
     }
     /// Whether values of this type have an order (`gt`, `lt`, ... and sorting).
     pub fn is_ordered(self) -> bool {
-        !matches!(self, AttrType::Boolean | AttrType::Binary | AttrType::Complex)
+        !matches!(
+            self,
+            AttrType::Boolean | AttrType::Binary | AttrType::Complex
+        )
     }
 }
 
@@ -208,7 +212,9 @@ impl Attribute {
 
     /// The sub-attribute `name`, case-insensitively.
     pub fn sub(&self, name: &str) -> Option<&Attribute> {
-        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// RFC 7643 §7 representation.
@@ -222,7 +228,10 @@ impl Attribute {
         if !self.canonical_values.is_empty() {
             m.insert("canonicalValues".into(), json!(self.canonical_values));
         }
-        if matches!(self.ty, AttrType::String | AttrType::Reference | AttrType::Binary) {
+        if matches!(
+            self.ty,
+            AttrType::String | AttrType::Reference | AttrType::Binary
+        ) {
             m.insert("caseExact".into(), self.case_exact.into());
         }
         m.insert("mutability".into(), self.mutability.as_str().into());
@@ -234,7 +243,10 @@ impl Attribute {
             m.insert("referenceTypes".into(), json!(self.reference_types));
         }
         if self.ty == AttrType::Complex {
-            m.insert("subAttributes".into(), self.sub_attributes.iter().map(Attribute::to_json).collect());
+            m.insert(
+                "subAttributes".into(),
+                self.sub_attributes.iter().map(Attribute::to_json).collect(),
+            );
         }
         Value::Object(m)
     }
@@ -251,7 +263,9 @@ pub struct Schema {
 
 impl Schema {
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// RFC 7643 §7 representation, with `meta` for the `/Schemas/{id}` endpoint.
@@ -272,7 +286,10 @@ impl Schema {
 
 /// The multi-valued sub-attributes of RFC 7643 §2.4 (`type`, `primary`, `display`, `value`, `$ref`).
 fn multi_value(value_ty: AttrType, types: &[&str], extra: Vec<Attribute>) -> Vec<Attribute> {
-    let mut subs = vec![Attribute::new("value", value_ty), Attribute::string("display")];
+    let mut subs = vec![
+        Attribute::new("value", value_ty),
+        Attribute::string("display"),
+    ];
     subs.push(Attribute::string("type").canonical(types));
     subs.push(Attribute::boolean("primary"));
     subs.extend(extra);
@@ -374,7 +391,8 @@ pub fn enterprise_user() -> Schema {
         name: "EnterpriseUser".into(),
         description: "Enterprise User".into(),
         attributes: vec![
-            Attribute::string("employeeNumber").describe("Numeric or alphanumeric identifier assigned to a person."),
+            Attribute::string("employeeNumber")
+                .describe("Numeric or alphanumeric identifier assigned to a person."),
             Attribute::string("costCenter").describe("Identifies the name of a cost center."),
             Attribute::string("organization").describe("Identifies the name of an organization."),
             Attribute::string("division").describe("Identifies the name of a division."),
@@ -382,7 +400,8 @@ pub fn enterprise_user() -> Schema {
             Attribute::complex(
                 "manager",
                 vec![
-                    Attribute::string("value").describe("The id of the SCIM resource representing the User's manager."),
+                    Attribute::string("value")
+                        .describe("The id of the SCIM resource representing the User's manager."),
                     Attribute::reference("$ref", &["User"]),
                     Attribute::string("displayName").mutability(Mutability::ReadOnly),
                 ],
@@ -399,14 +418,20 @@ pub fn core_group() -> Schema {
         name: "Group".into(),
         description: "Group".into(),
         attributes: vec![
-            Attribute::string("displayName").required().unique().describe("A human-readable name for the Group."),
+            Attribute::string("displayName")
+                .required()
+                .unique()
+                .describe("A human-readable name for the Group."),
             Attribute::complex(
                 "members",
                 vec![
                     Attribute::string("value").mutability(Mutability::Immutable),
-                    Attribute::reference("$ref", &["User", "Group"]).mutability(Mutability::Immutable),
+                    Attribute::reference("$ref", &["User", "Group"])
+                        .mutability(Mutability::Immutable),
                     Attribute::string("display").mutability(Mutability::ReadOnly),
-                    Attribute::string("type").mutability(Mutability::Immutable).canonical(&["User", "Group"]),
+                    Attribute::string("type")
+                        .mutability(Mutability::Immutable)
+                        .canonical(&["User", "Group"]),
                 ],
             )
             .multi()
@@ -423,7 +448,10 @@ pub fn role_extension(id: &str, attribute: &str, roles: &[String]) -> Schema {
         id: id.to_string(),
         name: "RoleExtension".into(),
         description: "The user's role in the product".into(),
-        attributes: vec![Attribute::string(attribute).canonical(&values).only_canonical().describe("The user's role in the organization.")],
+        attributes: vec![Attribute::string(attribute)
+            .canonical(&values)
+            .only_canonical()
+            .describe("The user's role in the organization.")],
     }
 }
 
@@ -435,9 +463,17 @@ pub fn role_schema() -> Schema {
         name: "Role".into(),
         description: "A role that users of this organization can hold".into(),
         attributes: vec![
-            Attribute::string("value").mutability(ro).unique().case_exact().describe("The role value sent by identity providers."),
-            Attribute::string("display").mutability(ro).describe("A human-readable name for the role."),
-            Attribute::boolean("default").mutability(ro).describe("Whether users without an explicit role hold this role."),
+            Attribute::string("value")
+                .mutability(ro)
+                .unique()
+                .case_exact()
+                .describe("The role value sent by identity providers."),
+            Attribute::string("display")
+                .mutability(ro)
+                .describe("A human-readable name for the role."),
+            Attribute::boolean("default")
+                .mutability(ro)
+                .describe("Whether users without an explicit role hold this role."),
         ],
     }
 }
@@ -446,15 +482,23 @@ pub fn role_schema() -> Schema {
 pub fn common_attributes() -> Vec<Attribute> {
     let ro = Mutability::ReadOnly;
     vec![
-        Attribute::string("id").case_exact().mutability(ro).returned(Returned::Always).unique(),
+        Attribute::string("id")
+            .case_exact()
+            .mutability(ro)
+            .returned(Returned::Always)
+            .unique(),
         Attribute::string("externalId").case_exact(),
         Attribute::complex(
             "meta",
             vec![
-                Attribute::string("resourceType").case_exact().mutability(ro),
+                Attribute::string("resourceType")
+                    .case_exact()
+                    .mutability(ro),
                 Attribute::date_time("created").mutability(ro),
                 Attribute::date_time("lastModified").mutability(ro),
-                Attribute::reference("location", &["uri"]).case_exact().mutability(ro),
+                Attribute::reference("location", &["uri"])
+                    .case_exact()
+                    .mutability(ro),
                 Attribute::string("version").case_exact().mutability(ro),
             ],
         )
@@ -486,14 +530,23 @@ impl AttrPath {
             let mut chars = s.chars();
             match chars.next() {
                 Some('$') => s == "$ref",
-                Some(c) if c.is_ascii_alphabetic() => chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                Some(c) if c.is_ascii_alphabetic() => {
+                    chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                }
                 _ => false,
             }
         };
-        if !valid_name(name) || sub.is_some_and(|s| !valid_name(s)) || uri.is_some_and(|u| u.is_empty()) {
+        if !valid_name(name)
+            || sub.is_some_and(|s| !valid_name(s))
+            || uri.is_some_and(|u| u.is_empty())
+        {
             return None;
         }
-        Some(AttrPath { uri: uri.map(str::to_string), name: name.to_string(), sub: sub.map(str::to_string) })
+        Some(AttrPath {
+            uri: uri.map(str::to_string),
+            name: name.to_string(),
+            sub: sub.map(str::to_string),
+        })
     }
 }
 
@@ -547,7 +600,13 @@ pub struct ResourceSchema {
 }
 
 impl ResourceSchema {
-    pub fn new(id: &str, endpoint: &str, description: &str, core: Schema, extensions: Vec<Schema>) -> Self {
+    pub fn new(
+        id: &str,
+        endpoint: &str,
+        description: &str,
+        core: Schema,
+        extensions: Vec<Schema>,
+    ) -> Self {
         ResourceSchema {
             id: id.into(),
             name: id.into(),
@@ -561,7 +620,9 @@ impl ResourceSchema {
 
     /// The extension schema with this URN, case-insensitively.
     pub fn extension(&self, uri: &str) -> Option<&Schema> {
-        self.extensions.iter().find(|s| s.id.eq_ignore_ascii_case(uri))
+        self.extensions
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(uri))
     }
 
     /// Whether `uri` names this resource type's core schema or one of its extensions.
@@ -571,12 +632,18 @@ impl ResourceSchema {
 
     /// Resolves a path; unknown attributes are `invalidPath` (callers re-map for filters).
     pub fn resolve<'s>(&'s self, path: &AttrPath) -> ScimResult<Resolved<'s>> {
-        let unknown = || ScimError::invalid_path(format!("unknown attribute '{path}' for {}", self.name));
+        let unknown =
+            || ScimError::invalid_path(format!("unknown attribute '{path}' for {}", self.name));
         let (container, attr) = match &path.uri {
-            Some(uri) if self.core.id.eq_ignore_ascii_case(uri) => (Container::Core, self.core.attribute(&path.name)),
+            Some(uri) if self.core.id.eq_ignore_ascii_case(uri) => {
+                (Container::Core, self.core.attribute(&path.name))
+            }
             Some(uri) => {
                 let ext = self.extension(uri).ok_or_else(unknown)?;
-                (Container::Extension(ext.id.as_str()), ext.attribute(&path.name))
+                (
+                    Container::Extension(ext.id.as_str()),
+                    ext.attribute(&path.name),
+                )
             }
             None => {
                 let attr = self
@@ -587,7 +654,10 @@ impl ResourceSchema {
                 match attr {
                     Some(a) => (Container::Core, Some(a)),
                     None => {
-                        let found = self.extensions.iter().find_map(|s| s.attribute(&path.name).map(|a| (s, a)));
+                        let found = self
+                            .extensions
+                            .iter()
+                            .find_map(|s| s.attribute(&path.name).map(|a| (s, a)));
                         match found {
                             Some((s, a)) => (Container::Extension(s.id.as_str()), Some(a)),
                             None => (Container::Core, None),
@@ -601,7 +671,11 @@ impl ResourceSchema {
             Some(s) => Some(attr.sub(s).ok_or_else(unknown)?),
             None => None,
         };
-        Ok(Resolved { container, attr, sub })
+        Ok(Resolved {
+            container,
+            attr,
+            sub,
+        })
     }
 
     /// All schema URNs, core first.
@@ -633,12 +707,18 @@ mod tests {
 
     #[test]
     fn urn_paths_never_split_on_the_version_dot() {
-        let p = AttrPath::parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value").unwrap();
+        let p = AttrPath::parse(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        )
+        .unwrap();
         assert_eq!(p.uri.as_deref(), Some(urn::ENTERPRISE_USER));
         assert_eq!(p.name, "manager");
         assert_eq!(p.sub.as_deref(), Some("value"));
         let p = AttrPath::parse("name.givenName").unwrap();
-        assert_eq!((p.uri, p.name.as_str(), p.sub.as_deref()), (None, "name", Some("givenName")));
+        assert_eq!(
+            (p.uri, p.name.as_str(), p.sub.as_deref()),
+            (None, "name", Some("givenName"))
+        );
         assert!(AttrPath::parse("1abc").is_none());
         assert!(AttrPath::parse("a b").is_none());
         assert!(AttrPath::parse("members.$ref").is_some());
@@ -646,16 +726,30 @@ mod tests {
 
     #[test]
     fn resolution_is_case_insensitive_and_finds_extensions() {
-        let rs = ResourceSchema::new("User", "/Users", "User Account", core_user(), vec![enterprise_user()]);
+        let rs = ResourceSchema::new(
+            "User",
+            "/Users",
+            "User Account",
+            core_user(),
+            vec![enterprise_user()],
+        );
         let r = rs.resolve(&AttrPath::parse("USERNAME").unwrap()).unwrap();
         assert_eq!(r.attr.name, "userName");
-        let r = rs.resolve(&AttrPath::parse("emails.Value").unwrap()).unwrap();
+        let r = rs
+            .resolve(&AttrPath::parse("emails.Value").unwrap())
+            .unwrap();
         assert_eq!(r.target().name, "value");
-        let r = rs.resolve(&AttrPath::parse("employeeNumber").unwrap()).unwrap();
+        let r = rs
+            .resolve(&AttrPath::parse("employeeNumber").unwrap())
+            .unwrap();
         assert_eq!(r.container, Container::Extension(urn::ENTERPRISE_USER));
-        let r = rs.resolve(&AttrPath::parse("meta.lastModified").unwrap()).unwrap();
+        let r = rs
+            .resolve(&AttrPath::parse("meta.lastModified").unwrap())
+            .unwrap();
         assert_eq!(r.target().ty, AttrType::DateTime);
         assert!(rs.resolve(&AttrPath::parse("nope").unwrap()).is_err());
-        assert!(rs.resolve(&AttrPath::parse("urn:x:y:nope").unwrap()).is_err());
+        assert!(rs
+            .resolve(&AttrPath::parse("urn:x:y:nope").unwrap())
+            .is_err());
     }
 }

@@ -66,7 +66,9 @@ impl<'a> Service<'a> {
     }
 
     fn rules(&self) -> InputRules {
-        InputRules { coerce_boolean_strings: self.policy.coerce_boolean_strings }
+        InputRules {
+            coerce_boolean_strings: self.policy.coerce_boolean_strings,
+        }
     }
 
     /// Renders a stored document for a response.
@@ -84,18 +86,33 @@ impl<'a> Service<'a> {
     }
 
     /// PUT: the body replaces every client-writable attribute (RFC 7644 §3.5.1).
-    pub fn replace(&self, kind: Kind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Value> {
+    pub fn replace(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Value> {
         let content = resource::normalize_input(body, self.schema(kind), self.rules())?;
         if let Some(other) = body.get("id").and_then(Value::as_str) {
             if other != id {
-                return Err(ScimError::mutability(format!("'id' is immutable: the body says '{other}', the URL '{id}'")));
+                return Err(ScimError::mutability(format!(
+                    "'id' is immutable: the body says '{other}', the URL '{id}'"
+                )));
             }
         }
-        self.repo(kind).update(id, if_match, |_| Ok(Change::Replace(content.clone())))
+        self.repo(kind)
+            .update(id, if_match, |_| Ok(Change::Replace(content.clone())))
     }
 
     /// PATCH: all operations apply, or none (RFC 7644 §3.5.2).
-    pub fn patch(&self, kind: Kind, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Value> {
+    pub fn patch(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Value> {
         let rs = self.schema(kind);
         let ops = patch::parse_request(body, rs)?;
         self.repo(kind).update(id, if_match, |current| {
@@ -103,7 +120,11 @@ impl<'a> Service<'a> {
             if !patch::apply(&mut doc, &ops, rs)? {
                 return Ok(Change::Unchanged);
             }
-            Ok(Change::Replace(resource::normalize_input(&doc, rs, self.rules())?))
+            Ok(Change::Replace(resource::normalize_input(
+                &doc,
+                rs,
+                self.rules(),
+            )?))
         })
     }
 
@@ -115,8 +136,19 @@ impl<'a> Service<'a> {
     pub fn query(&self, kinds: &[Kind], params: &ListParams) -> ScimResult<Page> {
         let start_index = parse_start_index(params.start_index.as_deref())?;
         let count = self.parse_count(params.count.as_deref())?;
-        let filter = params.filter.as_deref().map(filter::parse).transpose()?;
-        let sort = params.sort_by.as_deref().map(|s| SortKey::parse(s, params.sort_order.as_deref())).transpose()?;
+        let opts = filter::ParseOptions {
+            lenient_unquoted: self.policy.lenient_filter_values,
+        };
+        let filter = params
+            .filter
+            .as_deref()
+            .map(|f| filter::parse_with(f, opts))
+            .transpose()?;
+        let sort = params
+            .sort_by
+            .as_deref()
+            .map(|s| SortKey::parse(s, params.sort_order.as_deref()))
+            .transpose()?;
         let mut applicable = Vec::new();
         for &kind in kinds {
             match &filter {
@@ -129,7 +161,9 @@ impl<'a> Service<'a> {
             }
         }
         if applicable.is_empty() {
-            return Err(ScimError::invalid_filter("the filter names attributes no resource type has"));
+            return Err(ScimError::invalid_filter(
+                "the filter names attributes no resource type has",
+            ));
         }
         if let ([kind], None, None) = (applicable.as_slice(), &filter, &sort) {
             return self.plain_page(*kind, start_index, count);
@@ -144,16 +178,32 @@ impl<'a> Service<'a> {
             sort.apply(&mut matches, self);
         }
         let total = matches.len() as u64;
-        let resources = matches.into_iter().skip((start_index - 1) as usize).take(count as usize).collect();
-        Ok(Page { total, start_index, resources })
+        let resources = matches
+            .into_iter()
+            .skip((start_index - 1) as usize)
+            .take(count as usize)
+            .collect();
+        Ok(Page {
+            total,
+            start_index,
+            resources,
+        })
     }
 
     /// An unfiltered, unsorted page straight from the store, without reading other resources.
     fn plain_page(&self, kind: Kind, start_index: u64, count: u32) -> ScimResult<Page> {
         let repo = self.repo(kind);
         let total = repo.count()?;
-        let docs = if count == 0 { Vec::new() } else { repo.page(start_index - 1, count)? };
-        Ok(Page { total, start_index, resources: docs.into_iter().map(|s| (kind, s.doc)).collect() })
+        let docs = if count == 0 {
+            Vec::new()
+        } else {
+            repo.page(start_index - 1, count)?
+        };
+        Ok(Page {
+            total,
+            start_index,
+            resources: docs.into_iter().map(|s| (kind, s.doc)).collect(),
+        })
     }
 
     /// Resources matching `filter`, through an index when the filter pins an indexed attribute.
@@ -185,7 +235,11 @@ impl<'a> Service<'a> {
         Ok(hits)
     }
 
-    fn index_candidates(&self, repo: &Repo<'_>, filter: &Filter) -> ScimResult<Option<Vec<String>>> {
+    fn index_candidates(
+        &self,
+        repo: &Repo<'_>,
+        filter: &Filter,
+    ) -> ScimResult<Option<Vec<String>>> {
         for (attr, value) in filter::eq_conjuncts(filter, repo.rs) {
             if attr == "id" {
                 return Ok(Some(vec![value]));
@@ -198,14 +252,23 @@ impl<'a> Service<'a> {
     }
 
     fn parse_count(&self, text: Option<&str>) -> ScimResult<u32> {
-        let Some(text) = text else { return Ok(self.policy.default_page_size) };
-        let n: i64 = text.trim().parse().map_err(|_| ScimError::invalid_value(format!("count '{text}' is not an integer")))?;
+        let Some(text) = text else {
+            return Ok(self.policy.default_page_size);
+        };
+        let n: i64 = text
+            .trim()
+            .parse()
+            .map_err(|_| ScimError::invalid_value(format!("count '{text}' is not an integer")))?;
         Ok(n.clamp(0, i64::from(self.policy.max_page_size)) as u32)
     }
 
     /// Renders a page as a `ListResponse` (RFC 7644 §3.4.2).
     pub fn list_response(&self, page: &Page, proj: &Projection) -> Value {
-        let resources: Vec<Value> = page.resources.iter().map(|(k, d)| self.render(*k, d, proj)).collect();
+        let resources: Vec<Value> = page
+            .resources
+            .iter()
+            .map(|(k, d)| self.render(*k, d, proj))
+            .collect();
         json!({
             "schemas": [urn::LIST_RESPONSE],
             "totalResults": page.total,
@@ -219,7 +282,10 @@ impl<'a> Service<'a> {
 /// RFC 7644 §3.4.2.4: a `startIndex` below 1 is taken as 1.
 fn parse_start_index(text: Option<&str>) -> ScimResult<u64> {
     let Some(text) = text else { return Ok(1) };
-    let n: i64 = text.trim().parse().map_err(|_| ScimError::invalid_value(format!("startIndex '{text}' is not an integer")))?;
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ScimError::invalid_value(format!("startIndex '{text}' is not an integer")))?;
     Ok(n.max(1) as u64)
 }
 
@@ -231,24 +297,30 @@ struct SortKey {
 
 impl SortKey {
     fn parse(by: &str, order: Option<&str>) -> ScimResult<SortKey> {
-        let path = AttrPath::parse(by.trim()).ok_or_else(|| ScimError::invalid_value(format!("sortBy '{by}' is not an attribute path")))?;
+        let path = AttrPath::parse(by.trim()).ok_or_else(|| {
+            ScimError::invalid_value(format!("sortBy '{by}' is not an attribute path"))
+        })?;
         let descending = match order.map(str::trim) {
             None | Some("") => false,
             Some(o) if o.eq_ignore_ascii_case("ascending") => false,
             Some(o) if o.eq_ignore_ascii_case("descending") => true,
-            Some(o) => return Err(ScimError::invalid_value(format!("sortOrder '{o}' must be ascending or descending"))),
+            Some(o) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder '{o}' must be ascending or descending"
+                )))
+            }
         };
         Ok(SortKey { path, descending })
     }
 
     fn apply(&self, items: &mut [(Kind, Value)], svc: &Service<'_>) {
-        let key = |(kind, doc): &(Kind, Value)| -> Option<(AttrType, bool, Value)> {
+        let key = |(kind, doc): &(Kind, Value)| -> Option<SortValue> {
             let rs = svc.schema(*kind);
             let r = rs.resolve(&self.path).ok()?;
             let value = sort_value(doc, &r)?;
             Some((r.target().ty, r.target().case_exact, value))
         };
-        let mut keyed: Vec<(Option<(AttrType, bool, Value)>, (Kind, Value))> =
+        let mut keyed: Vec<(Option<SortValue>, (Kind, Value))> =
             items.iter().map(|i| (key(i), i.clone())).collect();
         keyed.sort_by(|(a, _), (b, _)| {
             let ord = match (a, b) {
@@ -270,9 +342,15 @@ impl SortKey {
     }
 }
 
-fn compare_sort(a: &(AttrType, bool, Value), b: &(AttrType, bool, Value)) -> Ordering {
+/// A sort key: the attribute's type, whether it is case-exact, and the value.
+type SortValue = (AttrType, bool, Value);
+
+fn compare_sort(a: &SortValue, b: &SortValue) -> Ordering {
     match (&a.2, &b.2) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) if !a.1 => x.to_lowercase().cmp(&y.to_lowercase()),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
@@ -288,7 +366,10 @@ fn sort_value(doc: &Value, r: &Resolved<'_>) -> Option<Value> {
     };
     let mut v = container.get(&r.attr.name)?;
     if let Value::Array(items) = v {
-        v = items.iter().find(|i| i.get("primary") == Some(&Value::Bool(true))).or_else(|| items.first())?;
+        v = items
+            .iter()
+            .find(|i| i.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| items.first())?;
     }
     let leaf = match (r.sub, v) {
         (Some(sub), Value::Object(m)) => m.get(&sub.name)?,

@@ -25,7 +25,10 @@ pub struct Check {
 impl Check {
     /// The check that keeps a read entry (or its absence) unchanged until the commit.
     pub fn unchanged(key: impl Into<String>, read: Option<&Entry>) -> Self {
-        Check { key: key.into(), version: read.map(|e| e.version) }
+        Check {
+            key: key.into(),
+            version: read.map(|e| e.version),
+        }
     }
 }
 
@@ -91,8 +94,14 @@ pub enum StoreError {
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => ScimError::new(409, None, "the resource was changed concurrently; retry the request"),
-            StoreError::Unavailable(m) => ScimError::unavailable(format!("storage unavailable: {m}")),
+            StoreError::Conflict => ScimError::new(
+                409,
+                None,
+                "the resource was changed concurrently; retry the request",
+            ),
+            StoreError::Unavailable(m) => {
+                ScimError::unavailable(format!("storage unavailable: {m}"))
+            }
             StoreError::Invalid(m) => ScimError::internal(format!("storage rejected a call: {m}")),
         }
     }
@@ -139,7 +148,11 @@ impl MemStore {
 impl Store for MemStore {
     fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
         let inner = self.inner.borrow();
-        Ok(inner.map.get(key).map(|(v, ver)| Entry { key: key.to_string(), value: v.clone(), version: *ver }))
+        Ok(inner.map.get(key).map(|(v, ver)| Entry {
+            key: key.to_string(),
+            value: v.clone(),
+            version: *ver,
+        }))
     }
 
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError> {
@@ -154,7 +167,11 @@ impl Store for MemStore {
         let range = inner.map.range(scan.start.clone()..scan.end.clone());
         let to_entry = |(k, (v, ver)): (&String, &(Vec<u8>, u64))| Entry {
             key: k.clone(),
-            value: if scan.keys_only { Vec::new() } else { v.clone() },
+            value: if scan.keys_only {
+                Vec::new()
+            } else {
+                v.clone()
+            },
             version: *ver,
         };
         let skip = usize::try_from(scan.skip).unwrap_or(usize::MAX);
@@ -170,7 +187,12 @@ impl Store for MemStore {
         if start > end {
             return Err(StoreError::Invalid("range start after end".into()));
         }
-        Ok(self.inner.borrow().map.range(start.to_string()..end.to_string()).count() as u64)
+        Ok(self
+            .inner
+            .borrow()
+            .map
+            .range(start.to_string()..end.to_string())
+            .count() as u64)
     }
 
     fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
@@ -203,22 +225,41 @@ mod tests {
     #[test]
     fn commit_applies_all_or_nothing() {
         let s = MemStore::new();
-        s.commit(&[], &[Write::Put("a".into(), b"1".to_vec())]).unwrap();
+        s.commit(&[], &[Write::Put("a".into(), b"1".to_vec())])
+            .unwrap();
         let a = s.get("a").unwrap();
-        let stale = Check { key: "a".into(), version: Some(a.as_ref().unwrap().version + 7) };
-        let err = s.commit(&[stale], &[Write::Put("b".into(), b"2".to_vec())]).unwrap_err();
+        let stale = Check {
+            key: "a".into(),
+            version: Some(a.as_ref().unwrap().version + 7),
+        };
+        let err = s
+            .commit(&[stale], &[Write::Put("b".into(), b"2".to_vec())])
+            .unwrap_err();
         assert_eq!(err, StoreError::Conflict);
         assert_eq!(s.get("b").unwrap(), None);
-        s.commit(&[Check::unchanged("a", a.as_ref())], &[Write::Put("b".into(), b"2".to_vec())]).unwrap();
+        s.commit(
+            &[Check::unchanged("a", a.as_ref())],
+            &[Write::Put("b".into(), b"2".to_vec())],
+        )
+        .unwrap();
         assert!(s.get("b").unwrap().is_some());
     }
 
     #[test]
     fn scan_orders_pages_and_counts_a_prefix() {
         let s = MemStore::new();
-        let writes: Vec<_> = ["p/3", "p/1", "p/2", "q/1"].iter().map(|k| Write::Put(k.to_string(), vec![])).collect();
+        let writes: Vec<_> = ["p/3", "p/1", "p/2", "q/1"]
+            .iter()
+            .map(|k| Write::Put(k.to_string(), vec![]))
+            .collect();
         s.commit(&[], &writes).unwrap();
-        let keys = |scan: Scan| s.scan(&scan).unwrap().into_iter().map(|e| e.key).collect::<Vec<_>>();
+        let keys = |scan: Scan| {
+            s.scan(&scan)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.key)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys(Scan::prefix("p/")), ["p/1", "p/2", "p/3"]);
         assert_eq!(keys(Scan::prefix("p/").page(1, 1)), ["p/2"]);
         let mut desc = Scan::prefix("p/");

@@ -13,15 +13,30 @@ struct Tenant {
 
 impl Tenant {
     fn new() -> Self {
-        Tenant { store: MemStore::new(), policy: String::new() }
+        Tenant {
+            store: MemStore::new(),
+            policy: String::new(),
+        }
     }
     fn writer() -> Self {
-        Tenant { store: MemStore::new(), policy: r#"{"profile":"writer"}"#.into() }
+        Tenant {
+            store: MemStore::new(),
+            policy: r#"{"profile":"writer"}"#.into(),
+        }
     }
 
-    fn call(&self, method: &str, target: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Response {
+    fn call(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let mut hs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut hs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         if body.is_some() {
             hs.push(("content-type".into(), "application/scim+json".into()));
         }
@@ -39,38 +54,67 @@ impl Tenant {
 
     fn ok(&self, method: &str, target: &str, body: Option<Value>) -> Value {
         let resp = self.call(method, target, body, &[]);
-        assert!(resp.status < 300, "{method} {target} -> {} {}", resp.status, resp.json_body());
+        assert!(
+            resp.status < 300,
+            "{method} {target} -> {} {}",
+            resp.status,
+            resp.json_body()
+        );
         resp.json_body()
     }
 
     fn err(&self, method: &str, target: &str, body: Option<Value>) -> (u16, Value) {
         let resp = self.call(method, target, body, &[]);
-        assert!(resp.status >= 400, "{method} {target} unexpectedly {}", resp.status);
+        assert!(
+            resp.status >= 400,
+            "{method} {target} unexpectedly {}",
+            resp.status
+        );
         let b = resp.json_body();
-        assert_eq!(b["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+        assert_eq!(
+            b["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
         assert_eq!(b["status"], resp.status.to_string());
         (resp.status, b)
     }
 
     fn create(&self, user_name: &str) -> String {
-        let u = self.ok("POST", "/Users", Some(json!({"userName": user_name, "name": {"givenName": "G", "familyName": user_name}})));
+        let u = self.ok(
+            "POST",
+            "/Users",
+            Some(
+                json!({"userName": user_name, "name": {"givenName": "G", "familyName": user_name}}),
+            ),
+        );
         u["id"].as_str().unwrap().to_string()
     }
 }
 
 fn header<'r>(resp: &'r Response, name: &str) -> Option<&'r str> {
-    resp.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    resp.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
 fn create_answers_201_with_location_meta_and_etag() {
     let t = Tenant::new();
-    let resp = t.call("POST", "/Users", Some(json!({"userName": "bjensen", "password": "secret", "id": "mine"})), &[]);
+    let resp = t.call(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "bjensen", "password": "secret", "id": "mine"})),
+        &[],
+    );
     assert_eq!(resp.status, 201);
     let u = resp.json_body();
     let id = u["id"].as_str().unwrap();
     assert_ne!(id, "mine", "id is server-assigned");
-    assert_eq!(header(&resp, "location"), Some(format!("{BASE}/Users/{id}").as_str()));
+    assert_eq!(
+        header(&resp, "location"),
+        Some(format!("{BASE}/Users/{id}").as_str())
+    );
     assert_eq!(header(&resp, "content-type"), Some("application/scim+json"));
     assert_eq!(header(&resp, "etag"), u["meta"]["version"].as_str());
     for k in ["created", "lastModified", "location", "version"] {
@@ -78,7 +122,9 @@ fn create_answers_201_with_location_meta_and_etag() {
     }
     assert_eq!(u["meta"]["resourceType"], "User");
     assert!(u.get("password").is_none());
-    assert!(!serde_json::to_string(&t.store.keys()).unwrap().contains("secret"));
+    assert!(!serde_json::to_string(&t.store.keys())
+        .unwrap()
+        .contains("secret"));
 }
 
 #[test]
@@ -86,16 +132,28 @@ fn user_name_is_unique_case_insensitively_on_create_put_and_patch() {
     let t = Tenant::new();
     t.create("Alice@Example.com");
     let bob = t.create("bob@example.com");
-    let (s, e) = t.err("POST", "/Users", Some(json!({"userName": "alice@example.COM"})));
+    let (s, e) = t.err(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "alice@example.COM"})),
+    );
     assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
-    let (s, _) = t.err("PUT", &format!("/Users/{bob}"), Some(json!({"userName": "ALICE@example.com"})));
+    let (s, _) = t.err(
+        "PUT",
+        &format!("/Users/{bob}"),
+        Some(json!({"userName": "ALICE@example.com"})),
+    );
     assert_eq!(s, 409);
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "userName", "value": "alice@example.com"}]});
     let (s, _) = t.err("PATCH", &format!("/Users/{bob}"), Some(patch));
     assert_eq!(s, 409);
     // Renaming to another case of one's own name is fine.
-    let u = t.ok("PUT", &format!("/Users/{bob}"), Some(json!({"userName": "BOB@example.com"})));
+    let u = t.ok(
+        "PUT",
+        &format!("/Users/{bob}"),
+        Some(json!({"userName": "BOB@example.com"})),
+    );
     assert_eq!(u["userName"], "BOB@example.com", "stored as sent");
 }
 
@@ -110,7 +168,11 @@ fn put_replaces_and_keeps_id_while_inactive_users_stay_readable() {
     assert!(u.get("name").is_none(), "PUT clears omitted attributes");
     assert_eq!(t.ok("GET", &format!("/Users/{id}"), None)["active"], false);
     assert_eq!(t.ok("GET", "/Users", None)["totalResults"], 1);
-    let (s, e) = t.err("PUT", &format!("/Users/{id}"), Some(json!({"id": "other", "userName": "ada"})));
+    let (s, e) = t.err(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(json!({"id": "other", "userName": "ada"})),
+    );
     assert_eq!((s, e["scimType"].as_str()), (400, Some("mutability")));
     let (s, _) = t.err("PUT", "/Users/nope", Some(json!({"userName": "x"})));
     assert_eq!(s, 404);
@@ -124,13 +186,21 @@ fn patch_is_atomic_and_a_no_op_keeps_last_modified() {
     let noop = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "userName", "value": "ada"}]});
     let after = t.ok("PATCH", &format!("/Users/{id}"), Some(noop));
-    assert_eq!(after["meta"]["lastModified"], before["meta"]["lastModified"]);
+    assert_eq!(
+        after["meta"]["lastModified"],
+        before["meta"]["lastModified"]
+    );
     assert_eq!(after["meta"]["version"], before["meta"]["version"]);
     let bad = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "value": {"active": false}}, {"op": "replace", "path": "nickName", "value": 5}]});
     let (s, _) = t.err("PATCH", &format!("/Users/{id}"), Some(bad));
     assert_eq!(s, 400);
-    assert!(t.ok("GET", &format!("/Users/{id}"), None).get("active").is_none(), "first op rolled back");
+    assert!(
+        t.ok("GET", &format!("/Users/{id}"), None)
+            .get("active")
+            .is_none(),
+        "first op rolled back"
+    );
     let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "value": {"active": false}}]});
     let u = t.ok("PATCH", &format!("/Users/{id}"), Some(deactivate));
@@ -144,14 +214,34 @@ fn etags_drive_conditional_requests() {
     let id = t.create("ada");
     let u = t.ok("GET", &format!("/Users/{id}"), None);
     let etag = u["meta"]["version"].as_str().unwrap().to_string();
-    let resp = t.call("GET", &format!("/Users/{id}"), None, &[("if-none-match", &etag)]);
+    let resp = t.call(
+        "GET",
+        &format!("/Users/{id}"),
+        None,
+        &[("if-none-match", &etag)],
+    );
     assert_eq!(resp.status, 304);
     let put = json!({"userName": "ada2"});
-    let resp = t.call("PUT", &format!("/Users/{id}"), Some(put.clone()), &[("if-match", "W/\"999\"")]);
+    let resp = t.call(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(put.clone()),
+        &[("if-match", "W/\"999\"")],
+    );
     assert_eq!(resp.status, 412);
-    let resp = t.call("PUT", &format!("/Users/{id}"), Some(put), &[("if-match", &etag)]);
+    let resp = t.call(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(put),
+        &[("if-match", &etag)],
+    );
     assert_eq!(resp.status, 200);
-    let resp = t.call("DELETE", &format!("/Users/{id}"), None, &[("if-match", &etag)]);
+    let resp = t.call(
+        "DELETE",
+        &format!("/Users/{id}"),
+        None,
+        &[("if-match", &etag)],
+    );
     assert_eq!(resp.status, 412, "stale ETag");
 }
 
@@ -159,7 +249,10 @@ fn etags_drive_conditional_requests() {
 fn delete_answers_204_then_404() {
     let t = Tenant::new();
     let id = t.create("ada");
-    assert_eq!(t.call("DELETE", &format!("/Users/{id}"), None, &[]).status, 204);
+    assert_eq!(
+        t.call("DELETE", &format!("/Users/{id}"), None, &[]).status,
+        204
+    );
     assert_eq!(t.err("GET", &format!("/Users/{id}"), None).0, 404);
     assert_eq!(t.err("DELETE", &format!("/Users/{id}"), None).0, 404);
     t.create("ada");
@@ -170,14 +263,35 @@ fn paging_follows_rfc7644_edge_cases_with_stable_order() {
     let t = Tenant::new();
     let ids: Vec<String> = (0..7).map(|i| t.create(&format!("user{i}"))).collect();
     let page = |q: &str| t.ok("GET", &format!("/Users?{q}"), None);
-    let ids_of = |v: &Value| v["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let ids_of = |v: &Value| {
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let p = page("startIndex=3&count=2");
-    assert_eq!((p["totalResults"].as_u64(), p["startIndex"].as_u64(), p["itemsPerPage"].as_u64()), (Some(7), Some(3), Some(2)));
+    assert_eq!(
+        (
+            p["totalResults"].as_u64(),
+            p["startIndex"].as_u64(),
+            p["itemsPerPage"].as_u64()
+        ),
+        (Some(7), Some(3), Some(2))
+    );
     assert_eq!(ids_of(&p), ids[2..4]);
-    assert_eq!(ids_of(&page("startIndex=0&count=1")), ids[..1], "startIndex < 1 is 1");
+    assert_eq!(
+        ids_of(&page("startIndex=0&count=1")),
+        ids[..1],
+        "startIndex < 1 is 1"
+    );
     assert_eq!(page("startIndex=-5&count=1")["startIndex"], 1);
     let zero = page("count=0");
-    assert_eq!((zero["totalResults"].as_u64(), zero["itemsPerPage"].as_u64()), (Some(7), Some(0)));
+    assert_eq!(
+        (zero["totalResults"].as_u64(), zero["itemsPerPage"].as_u64()),
+        (Some(7), Some(0))
+    );
     assert_eq!(page("count=-3")["itemsPerPage"], 0, "negative count is 0");
     assert_eq!(page("count=100000")["itemsPerPage"], 7);
     assert_eq!(page("startIndex=100")["itemsPerPage"], 0);
@@ -197,27 +311,51 @@ fn filters_use_the_grammar_and_report_invalid_filters() {
     t.ok("POST", "/Users", Some(json!({"userName": "jsmith", "externalId": "e1", "emails": [{"value": "js@example.org", "type": "home"}]})));
     let total = |f: &str| {
         let q = f.replace(' ', "%20").replace('"', "%22");
-        t.ok("GET", &format!("/Users?filter={q}"), None)["totalResults"].as_u64().unwrap()
+        t.ok("GET", &format!("/Users?filter={q}"), None)["totalResults"]
+            .as_u64()
+            .unwrap()
     };
     assert_eq!(total(r#"userName eq "BJENSEN""#), 1);
     assert_eq!(total(r#"externalId eq "E1""#), 1, "externalId is caseExact");
     assert_eq!(total(r#"emails.value eq "JS@example.org""#), 1);
-    assert_eq!(total(r#"emails[type eq "work" and value co "@example.com"]"#), 1);
+    assert_eq!(
+        total(r#"emails[type eq "work" and value co "@example.com"]"#),
+        1
+    );
     assert_eq!(total(r#"title pr"#), 1);
     assert_eq!(total(r#"not (title pr)"#), 1);
-    assert_eq!(total(r#"userName sw "j" or name.familyName eq "jensen""#), 2);
+    assert_eq!(
+        total(r#"userName sw "j" or name.familyName eq "jensen""#),
+        2
+    );
     assert_eq!(total(r#"meta.lastModified gt "2000-01-01T00:00:00Z""#), 2);
     assert_eq!(total(r#"userName eq "nobody""#), 0);
-    for bad in [r#"userName eq"#, r#"nosuch eq "x""#, r#"userName zz "x""#, r#"active gt true"#] {
+    for bad in [
+        r#"userName eq"#,
+        r#"nosuch eq "x""#,
+        r#"userName zz "x""#,
+        r#"active gt true"#,
+    ] {
         let q = bad.replace(' ', "%20").replace('"', "%22");
         let (s, e) = t.err("GET", &format!("/Users?filter={q}"), None);
-        assert_eq!((s, e["scimType"].as_str()), (400, Some("invalidFilter")), "{bad}");
+        assert_eq!(
+            (s, e["scimType"].as_str()),
+            (400, Some("invalidFilter")),
+            "{bad}"
+        );
     }
     let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
         "filter": "userName eq \"jsmith\"", "attributes": ["userName"]});
     let r = t.ok("POST", "/Users/.search", Some(search.clone()));
     assert_eq!(r["totalResults"], 1);
-    assert_eq!(r["Resources"][0].as_object().unwrap().keys().collect::<Vec<_>>(), ["schemas", "id", "userName"]);
+    assert_eq!(
+        r["Resources"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["schemas", "id", "userName"]
+    );
     assert_eq!(t.ok("POST", "/.search", Some(search))["totalResults"], 1);
 }
 
@@ -228,21 +366,45 @@ fn sorting_orders_by_the_attribute_type() {
         t.create(n);
     }
     let names = |q: &str| {
-        t.ok("GET", &format!("/Users?{q}"), None)["Resources"].as_array().unwrap().iter().map(|r| r["userName"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        t.ok("GET", &format!("/Users?{q}"), None)["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["userName"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
     };
     assert_eq!(names("sortBy=userName"), ["Alice", "bob", "carol"]);
-    assert_eq!(names("sortBy=userName&sortOrder=descending"), ["carol", "bob", "Alice"]);
-    assert_eq!(t.err("GET", "/Users?sortBy=userName&sortOrder=sideways", None).0, 400);
+    assert_eq!(
+        names("sortBy=userName&sortOrder=descending"),
+        ["carol", "bob", "Alice"]
+    );
+    assert_eq!(
+        t.err("GET", "/Users?sortBy=userName&sortOrder=sideways", None)
+            .0,
+        400
+    );
 }
 
 #[test]
 fn projection_applies_to_reads_and_writes() {
     let t = Tenant::new();
-    let resp = t.call("POST", "/Users?attributes=userName", Some(json!({"userName": "ada", "title": "Countess"})), &[]);
+    let resp = t.call(
+        "POST",
+        "/Users?attributes=userName",
+        Some(json!({"userName": "ada", "title": "Countess"})),
+        &[],
+    );
     let u = resp.json_body();
-    assert_eq!(u.as_object().unwrap().keys().collect::<Vec<_>>(), ["schemas", "id", "userName"]);
+    assert_eq!(
+        u.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["schemas", "id", "userName"]
+    );
     let id = u["id"].as_str().unwrap();
-    let u = t.ok("GET", &format!("/Users/{id}?excludedAttributes=title,meta"), None);
+    let u = t.ok(
+        "GET",
+        &format!("/Users/{id}?excludedAttributes=title,meta"),
+        None,
+    );
     assert!(u.get("title").is_none() && u.get("meta").is_none() && u["userName"] == "ada");
     let l = t.ok("GET", "/Users?attributes=title", None);
     assert_eq!(l["Resources"][0]["title"], "Countess");
@@ -258,7 +420,9 @@ fn malformed_requests_get_scim_errors_never_500() {
             method: method.into(),
             path: path.into(),
             query: query.into(),
-            headers: ct.map(|c| vec![("content-type".to_string(), c.to_string())]).unwrap_or_default(),
+            headers: ct
+                .map(|c| vec![("content-type".to_string(), c.to_string())])
+                .unwrap_or_default(),
             body: body.to_vec(),
             base_url: BASE.into(),
             ..Request::default()
@@ -266,14 +430,35 @@ fn malformed_requests_get_scim_errors_never_500() {
         handle(&t.store, &req)
     };
     let r = raw("POST", "/Users", b"{not json", None);
-    assert_eq!((r.status, r.json_body()["scimType"].as_str()), (400, Some("invalidSyntax")));
-    assert_eq!(raw("POST", "/Users", br#"{"userName":"a"}"#, Some("application/json; charset=utf-8")).status, 201);
-    assert_eq!(raw("POST", "/Users", br#"{"userName":"b"}"#, None).status, 201);
-    assert_eq!(raw("POST", "/Users", br#"{"userName":"c"}"#, Some("text/plain")).status, 415);
+    assert_eq!(
+        (r.status, r.json_body()["scimType"].as_str()),
+        (400, Some("invalidSyntax"))
+    );
+    assert_eq!(
+        raw(
+            "POST",
+            "/Users",
+            br#"{"userName":"a"}"#,
+            Some("application/json; charset=utf-8")
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        raw("POST", "/Users", br#"{"userName":"b"}"#, None).status,
+        201
+    );
+    assert_eq!(
+        raw("POST", "/Users", br#"{"userName":"c"}"#, Some("text/plain")).status,
+        415
+    );
     assert_eq!(raw("POST", "/Users", b"", None).status, 400);
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     assert_eq!(raw("POST", "/Users", deep.as_bytes(), None).status, 400);
-    assert_eq!(raw("POST", "/Users", br#"{"userName": ["x"]}"#, None).status, 400);
+    assert_eq!(
+        raw("POST", "/Users", br#"{"userName": ["x"]}"#, None).status,
+        400
+    );
     assert_eq!(raw("PATCH", "/Users", b"{}", None).status, 405);
     assert_eq!(raw("GET", "/Me", b"", None).status, 501);
     assert_eq!(raw("GET", "/Widgets", b"", None).status, 404);
@@ -284,18 +469,30 @@ fn malformed_requests_get_scim_errors_never_500() {
 fn writer_role_lives_in_the_custom_extension() {
     let t = Tenant::writer();
     let ext = "urn:custom:params:scim:schemas:extension:writer:2.0:User";
-    let u = t.ok("POST", "/Users", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ext],
-        "userName": "ada@example.com", ext: {"role": "admin"}})));
+    let u = t.ok(
+        "POST",
+        "/Users",
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ext],
+        "userName": "ada@example.com", ext: {"role": "admin"}}),
+        ),
+    );
     assert_eq!(u[ext]["role"], "admin");
     assert!(u["schemas"].as_array().unwrap().iter().any(|s| s == ext));
     let id = u["id"].as_str().unwrap();
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": format!("{ext}:role"), "value": "member"}]});
-    assert_eq!(t.ok("PATCH", &format!("/Users/{id}"), Some(patch))[ext]["role"], "member");
+    assert_eq!(
+        t.ok("PATCH", &format!("/Users/{id}"), Some(patch))[ext]["role"],
+        "member"
+    );
     let bad = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": format!("{ext}:role"), "value": "owner"}]});
     let (s, e) = t.err("PATCH", &format!("/Users/{id}"), Some(bad));
     assert_eq!((s, e["scimType"].as_str()), (400, Some("invalidValue")));
     let schema = t.ok("GET", &format!("/Schemas/{ext}"), None);
-    assert_eq!(schema["attributes"][0]["canonicalValues"], json!(["member", "admin"]));
+    assert_eq!(
+        schema["attributes"][0]["canonicalValues"],
+        json!(["member", "admin"])
+    );
 }

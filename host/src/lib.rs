@@ -1,1 +1,20 @@
-pub fn placeholder() {}
+//! scimlet host: runs the SCIM component with wasmtime, supplies its tenant-scoped storage, and
+//! serves it over HTTP — as the `scimlet` binary or embedded in a gateway via [`ScimService`].
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use scimlet::{runtime::{Limits, Runtime, EMBEDDED_COMPONENT}, store::memory::MemoryBackend, ScimService, ServiceConfig};
+//! let runtime = Runtime::new(EMBEDDED_COMPONENT, None, Limits::default())?;
+//! let scim = ScimService::new(runtime, Arc::new(MemoryBackend::new()), ServiceConfig::default());
+//! let resp = scim.handle(http::Request::get("/scim/v2/ServiceProviderConfig").body(http_body_util::Empty::<bytes::Bytes>::new())?).await;
+//! assert_eq!(resp.status(), 401); // no token
+//! # Ok(()) }
+//! ```
+
+pub mod runtime;
+pub mod service;
+pub mod store;
+pub mod tenants;
+
+pub use service::{ScimService, ServiceConfig};

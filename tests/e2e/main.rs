@@ -1,1 +1,5 @@
+//! End-to-end tests: the real `scimlet` binary over HTTP.
 
+mod support;
+
+mod foundation;

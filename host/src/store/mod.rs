@@ -1,0 +1,669 @@
+//! Storage backends of the host: the tenant-scoped key-value space behind the guest's `store`
+//! interface, and the tenant registry (tenants, policies, hashed bearer tokens).
+//!
+//! Every key-value call takes the tenant id first; the host fills it in from the resolved bearer
+//! token, so the guest never names a tenant. Backends do not check that the tenant exists on
+//! key-value calls: the host only ever passes ids it resolved from the registry.
+
+pub mod memory;
+pub mod sqlite;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// A stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    /// Empty when the read asked for keys only.
+    pub value: Vec<u8>,
+    /// Sequence number of the commit that last wrote the key (> 0).
+    pub version: u64,
+}
+
+/// An optimistic check evaluated inside a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub key: String,
+    /// The version the key must still have, or `None` if it must still be absent.
+    pub version: Option<u64>,
+}
+
+/// One write of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Put(String, Vec<u8>),
+    /// Removing an absent key is not an error.
+    Delete(String),
+}
+
+/// A range read over `start <= key < end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub start: String,
+    pub end: String,
+    pub skip: u64,
+    pub limit: u32,
+    pub descending: bool,
+    pub keys_only: bool,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict")]
+    Conflict,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+}
+
+/// A tenant of the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    /// A JSON object.
+    pub policy: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A bearer token's metadata; the token itself is never stored, only its SHA-256 hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub tenant_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// Storage for every tenant. Implementations are cheap to share (`Arc<dyn Backend>`), blocking,
+/// and safe to call from many threads at once.
+pub trait Backend: Send + Sync + 'static {
+    fn get(&self, tenant: &str, key: &str) -> Result<Option<Entry>, StoreError>;
+    /// One slot per requested key, in order.
+    fn get_many(&self, tenant: &str, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError>;
+    fn scan(&self, tenant: &str, scan: &Scan) -> Result<Vec<Entry>, StoreError>;
+    fn count(&self, tenant: &str, start: &str, end: &str) -> Result<u64, StoreError>;
+    /// Applies `writes` atomically if every check holds and answers the commit's sequence
+    /// number; `Conflict` (and nothing written) otherwise. A commit without writes changes
+    /// nothing and answers the current sequence number.
+    fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError>;
+    /// `AlreadyExists` if the name is taken, `Invalid` for a bad name or a non-object policy.
+    fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError>;
+    /// Looks a tenant up by id first, then by name.
+    fn tenant(&self, name_or_id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Every tenant, ordered by name (bytewise).
+    fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    fn set_policy(&self, tenant_id: &str, policy: serde_json::Value) -> Result<(), StoreError>;
+    /// `NotFound` for an unknown tenant, `AlreadyExists` if the hash is already registered.
+    fn add_token(&self, tenant_id: &str, token_hash: [u8; 32]) -> Result<TokenInfo, StoreError>;
+    /// The tenant's tokens (revoked ones included), oldest first.
+    fn tokens(&self, tenant_id: &str) -> Result<Vec<TokenInfo>, StoreError>;
+    /// `NotFound` if the tenant has no such token; revoking twice is not an error.
+    fn revoke_token(&self, tenant_id: &str, token_id: &str) -> Result<(), StoreError>;
+    /// The tenant owning an active (not revoked) token with this hash.
+    fn tenant_for_token(&self, token_hash: &[u8; 32]) -> Result<Option<Tenant>, StoreError>;
+}
+
+/// Prefix of every bearer token, so that leaked tokens are recognisable by secret scanners.
+pub const TOKEN_PREFIX: &str = "scimlet_";
+
+/// A new bearer token: `scimlet_` followed by 43 characters of unpadded URL-safe base64 of 32
+/// bytes from the thread-local CSPRNG (ChaCha12 seeded from the OS).
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut token = String::with_capacity(TOKEN_PREFIX.len() + 43);
+    token.push_str(TOKEN_PREFIX);
+    base64url_into(&bytes, &mut token);
+    token
+}
+
+/// SHA-256 of the token as presented; only this hash is ever stored.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Unpadded URL-safe base64 (RFC 4648 §5); a dozen lines spare a dependency.
+fn base64url_into(bytes: &[u8], out: &mut String) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        // A chunk of k bytes yields k + 1 characters when the padding is left out.
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+}
+
+/// Rejects empty keys, which the store contract calls malformed.
+fn check_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::Invalid("empty key".into()));
+    }
+    Ok(())
+}
+
+/// Rejects `start > end`; `start == end` is an empty range.
+fn check_range(start: &str, end: &str) -> Result<(), StoreError> {
+    if start > end {
+        return Err(StoreError::Invalid(format!(
+            "range start {start:?} is after end {end:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Validates every key a commit names, before any backend starts work.
+fn check_commit(checks: &[Check], writes: &[Write]) -> Result<(), StoreError> {
+    for check in checks {
+        check_key(&check.key)?;
+    }
+    for write in writes {
+        match write {
+            Write::Put(key, _) | Write::Delete(key) => check_key(key)?,
+        }
+    }
+    Ok(())
+}
+
+/// Tenant names are `[A-Za-z0-9._-]{1,64}`. Names shaped like a tenant id are refused too, so
+/// that `tenant(name_or_id)` can never be ambiguous.
+fn check_tenant_name(name: &str) -> Result<(), StoreError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+        return Err(StoreError::Invalid(format!(
+            "tenant name {name:?} must be 1 to 64 of [A-Za-z0-9._-]"
+        )));
+    }
+    if looks_like_tenant_id(name) {
+        return Err(StoreError::Invalid(format!(
+            "tenant name {name:?} has the shape of a tenant id"
+        )));
+    }
+    Ok(())
+}
+
+fn looks_like_tenant_id(s: &str) -> bool {
+    s.strip_prefix("t_")
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Policies are JSON objects: the guest reads named keys out of them.
+fn check_policy(policy: &serde_json::Value) -> Result<(), StoreError> {
+    if !policy.is_object() {
+        return Err(StoreError::Invalid("policy must be a JSON object".into()));
+    }
+    Ok(())
+}
+
+/// `t_` + 16 hex characters: 64 random bits, unique enough for a registry of tenants.
+fn new_tenant_id() -> String {
+    format!("t_{:016x}", rand::rng().next_u64())
+}
+
+/// `k_` + 16 hex characters; token ids are shown to operators, never secret.
+fn new_token_id() -> String {
+    format!("k_{:016x}", rand::rng().next_u64())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Clamps a `u64` skip to what `usize`/SQLite `OFFSET` can express; nothing lies beyond anyway.
+fn skip_as_usize(skip: u64) -> usize {
+    usize::try_from(skip).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_the_documented_shape() {
+        let token = generate_token();
+        let body = token.strip_prefix(TOKEN_PREFIX).expect("prefix");
+        assert_eq!(body.len(), 43);
+        assert!(body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(token, generate_token());
+        assert_eq!(hash_token(&token), hash_token(&token));
+        assert_ne!(hash_token(&token), hash_token(&generate_token()));
+    }
+
+    #[test]
+    fn base64url_matches_rfc4648_vectors() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"f", "Zg"),
+            (b"fo", "Zm8"),
+            (b"foo", "Zm9v"),
+            (b"foobar", "Zm9vYmFy"),
+            (&[0xfb, 0xff, 0xbf], "-_-_"),
+        ];
+        for (input, expected) in cases {
+            let mut out = String::new();
+            base64url_into(input, &mut out);
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn hash_token_is_sha256() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        let h = hash_token("abc");
+        assert_eq!(h[..4], [0xba, 0x78, 0x16, 0xbf]);
+        assert_eq!(h[28..], [0xf2, 0x00, 0x15, 0xad]);
+    }
+
+    #[test]
+    fn tenant_names_are_validated() {
+        assert!(check_tenant_name("acme.corp_1-x").is_ok());
+        assert!(check_tenant_name(&"a".repeat(64)).is_ok());
+        for bad in ["", "a b", "ü", "a/b", "t_0123456789abcdef"] {
+            assert!(matches!(
+                check_tenant_name(bad),
+                Err(StoreError::Invalid(_))
+            ));
+        }
+        assert!(check_tenant_name(&"a".repeat(65)).is_err());
+    }
+}
+
+/// Behaviour every backend must show; each backend's tests run all of it.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const T: &str = "t_00000000000000aa";
+    const U: &str = "t_00000000000000bb";
+
+    fn put(key: &str, value: &str) -> Write {
+        Write::Put(key.into(), value.as_bytes().to_vec())
+    }
+
+    fn absent(key: &str) -> Check {
+        Check {
+            key: key.into(),
+            version: None,
+        }
+    }
+
+    fn at(key: &str, version: u64) -> Check {
+        Check {
+            key: key.into(),
+            version: Some(version),
+        }
+    }
+
+    fn scan(start: &str, end: &str, skip: u64, limit: u32, descending: bool) -> Scan {
+        Scan {
+            start: start.into(),
+            end: end.into(),
+            skip,
+            limit,
+            descending,
+            keys_only: false,
+        }
+    }
+
+    fn keys(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(|e| e.key.as_str()).collect()
+    }
+
+    pub(crate) fn run_all(b: &dyn Backend) {
+        commit_is_atomic(b);
+        absent_checks(b);
+        versions_increase(b);
+        scans(b);
+        counts(b);
+        malformed_calls(b);
+        tenant_isolation(b);
+        tenant_registry(b);
+        tokens(b);
+    }
+
+    fn commit_is_atomic(b: &dyn Backend) {
+        let v1 = b.commit(T, &[], &[put("a/1", "x")]).unwrap();
+        let err = b
+            .commit(
+                T,
+                &[at("a/1", v1 + 1)],
+                &[put("a/2", "y"), Write::Delete("a/1".into())],
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict));
+        assert_eq!(b.get(T, "a/2").unwrap(), None);
+        assert_eq!(b.get(T, "a/1").unwrap().unwrap().value, b"x");
+        // One failing check among passing ones still vetoes the whole commit.
+        let err = b
+            .commit(T, &[at("a/1", v1), absent("a/1")], &[put("a/3", "z")])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict));
+        assert_eq!(b.get(T, "a/3").unwrap(), None);
+        let v2 = b
+            .commit(
+                T,
+                &[at("a/1", v1)],
+                &[put("a/2", "y"), Write::Delete("a/1".into())],
+            )
+            .unwrap();
+        assert!(v2 > v1);
+        assert_eq!(b.get(T, "a/1").unwrap(), None);
+        assert_eq!(b.get(T, "a/2").unwrap().unwrap().version, v2);
+    }
+
+    fn absent_checks(b: &dyn Backend) {
+        let v = b.commit(T, &[absent("u/1")], &[put("u/1", "x")]).unwrap();
+        let err = b
+            .commit(T, &[absent("u/1")], &[put("u/1", "y")])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict));
+        assert_eq!(b.get(T, "u/1").unwrap().unwrap().value, b"x");
+        // Deleting an absent key is fine, and a deleted key passes an absence check again.
+        b.commit(T, &[at("u/1", v)], &[Write::Delete("u/1".into())])
+            .unwrap();
+        b.commit(T, &[], &[Write::Delete("u/1".into())]).unwrap();
+        b.commit(T, &[absent("u/1")], &[put("u/1", "z")]).unwrap();
+        // Checks without writes verify and change nothing.
+        let now = b.commit(T, &[], &[put("u/2", "w")]).unwrap();
+        assert_eq!(b.commit(T, &[at("u/2", now)], &[]).unwrap(), now);
+        assert!(matches!(
+            b.commit(T, &[absent("u/2")], &[]),
+            Err(StoreError::Conflict)
+        ));
+    }
+
+    fn versions_increase(b: &dyn Backend) {
+        let mut last = 0;
+        for i in 0..5 {
+            let v = b
+                .commit(T, &[], &[put("v/k", &i.to_string()), put("v/other", "o")])
+                .unwrap();
+            assert!(v > last, "sequence must grow: {v} after {last}");
+            let e = b.get(T, "v/k").unwrap().unwrap();
+            assert_eq!(e.version, v);
+            assert_eq!(e.value, i.to_string().as_bytes());
+            assert_eq!(b.get(T, "v/other").unwrap().unwrap().version, v);
+            last = v;
+        }
+        // The sequence is global, so other tenants' commits keep it growing too.
+        assert!(b.commit(U, &[], &[put("v/k", "u")]).unwrap() > last);
+        let got = b
+            .get_many(T, &["v/k".into(), "v/none".into(), "v/other".into()])
+            .unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap().key, "v/k");
+        assert_eq!(got[1], None);
+        assert_eq!(got[2].as_ref().unwrap().value, b"o");
+        assert!(b.get_many(T, &[]).unwrap().is_empty());
+    }
+
+    fn scans(b: &dyn Backend) {
+        let writes: Vec<Write> = (0..10).map(|i| put(&format!("s/{i}"), "v")).collect();
+        b.commit(T, &[], &writes).unwrap();
+        b.commit(T, &[], &[put("s", "before"), put("s0", "after")])
+            .unwrap();
+        let all = b.scan(T, &scan("s/", "s0", 0, 100, false)).unwrap();
+        assert_eq!(
+            keys(&all),
+            (0..10).map(|i| format!("s/{i}")).collect::<Vec<_>>()
+        );
+        let page = b.scan(T, &scan("s/", "s0", 2, 3, false)).unwrap();
+        assert_eq!(keys(&page), ["s/2", "s/3", "s/4"]);
+        let page = b.scan(T, &scan("s/", "s0", 1, 3, true)).unwrap();
+        assert_eq!(keys(&page), ["s/8", "s/7", "s/6"]);
+        // The end bound is exclusive, the start bound inclusive.
+        let page = b.scan(T, &scan("s/3", "s/5", 0, 10, true)).unwrap();
+        assert_eq!(keys(&page), ["s/4", "s/3"]);
+        assert!(b
+            .scan(T, &scan("s/", "s0", 0, 0, false))
+            .unwrap()
+            .is_empty());
+        assert!(b
+            .scan(T, &scan("s/", "s0", 10, 5, false))
+            .unwrap()
+            .is_empty());
+        assert!(b
+            .scan(T, &scan("s/", "s0", u64::MAX, 5, true))
+            .unwrap()
+            .is_empty());
+        assert!(b
+            .scan(T, &scan("s/5", "s/5", 0, 5, false))
+            .unwrap()
+            .is_empty());
+        let mut ko = scan("s/", "s0", 0, 2, false);
+        ko.keys_only = true;
+        let got = b.scan(T, &ko).unwrap();
+        assert_eq!(keys(&got), ["s/0", "s/1"]);
+        assert!(got.iter().all(|e| e.value.is_empty() && e.version > 0));
+        let full = b.scan(T, &scan("s/", "s0", 0, 2, false)).unwrap();
+        assert_eq!(full[0].value, b"v");
+        assert_eq!(full[0].version, got[0].version);
+        // Order is bytewise UTF-8: 'Z' < 'a' < 'é' (0xC3 0xA9).
+        b.commit(T, &[], &[put("o/a", ""), put("o/Z", ""), put("o/é", "")])
+            .unwrap();
+        let got = b.scan(T, &scan("o/", "o0", 0, 10, false)).unwrap();
+        assert_eq!(keys(&got), ["o/Z", "o/a", "o/é"]);
+    }
+
+    fn counts(b: &dyn Backend) {
+        let writes: Vec<Write> = (0..7).map(|i| put(&format!("c/{i}"), "v")).collect();
+        b.commit(T, &[], &writes).unwrap();
+        assert_eq!(b.count(T, "c/", "c0").unwrap(), 7);
+        assert_eq!(b.count(T, "c/2", "c/5").unwrap(), 3);
+        assert_eq!(b.count(T, "c/2", "c/2").unwrap(), 0);
+        assert_eq!(b.count(U, "c/", "c0").unwrap(), 0);
+    }
+
+    fn malformed_calls(b: &dyn Backend) {
+        let invalid = |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::Invalid(_))));
+        invalid(b.scan(T, &scan("b", "a", 0, 1, false)).map(drop));
+        invalid(b.count(T, "b", "a").map(drop));
+        invalid(b.get(T, "").map(drop));
+        invalid(b.get_many(T, &["x".into(), String::new()]).map(drop));
+        invalid(b.commit(T, &[], &[put("", "x")]).map(drop));
+        invalid(b.commit(T, &[absent("")], &[]).map(drop));
+        invalid(
+            b.commit(T, &[], &[put("ok", "x"), Write::Delete(String::new())])
+                .map(drop),
+        );
+        assert_eq!(
+            b.get(T, "ok").unwrap(),
+            None,
+            "an invalid commit writes nothing"
+        );
+    }
+
+    fn tenant_isolation(b: &dyn Backend) {
+        let vt = b
+            .commit(T, &[], &[put("i/k", "t"), put("i/t", "t")])
+            .unwrap();
+        let vu = b
+            .commit(U, &[], &[put("i/k", "u"), put("i/u", "u")])
+            .unwrap();
+        assert_eq!(b.get(T, "i/k").unwrap().unwrap().value, b"t");
+        assert_eq!(b.get(U, "i/k").unwrap().unwrap().value, b"u");
+        // Checks see only the caller's tenant.
+        assert!(matches!(
+            b.commit(T, &[at("i/k", vu)], &[]),
+            Err(StoreError::Conflict)
+        ));
+        b.commit(
+            T,
+            &[at("i/k", vt), absent("i/u")],
+            &[Write::Delete("i/k".into())],
+        )
+        .unwrap();
+        assert_eq!(b.get(U, "i/k").unwrap().unwrap().value, b"u");
+        let got = b.scan(T, &scan("i/", "i0", 0, 10, false)).unwrap();
+        assert_eq!(keys(&got), ["i/t"]);
+        let got = b.scan(U, &scan("", "\u{10FFFF}", 0, 1000, true)).unwrap();
+        assert!(got
+            .iter()
+            .all(|e| e.key != "i/t" && !e.key.starts_with("s/")));
+        assert!(b.get(U, "i/t").unwrap().is_none());
+        assert_eq!(b.count(U, "i/", "i0").unwrap(), 2);
+    }
+
+    fn tenant_registry(b: &dyn Backend) {
+        let acme = b
+            .create_tenant("acme", json!({"profile": "writer"}))
+            .unwrap();
+        assert!(looks_like_tenant_id(&acme.id));
+        assert_eq!(acme.name, "acme");
+        assert!(acme.created_at > 1_600_000_000);
+        assert!(matches!(
+            b.create_tenant("acme", json!({})),
+            Err(StoreError::AlreadyExists(_))
+        ));
+        // Names are case-sensitive.
+        let upper = b.create_tenant("ACME", json!({})).unwrap();
+        assert_ne!(upper.id, acme.id);
+        assert!(matches!(
+            b.create_tenant("bad name", json!({})),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            b.create_tenant("arr", json!([1])),
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(b.tenant("acme").unwrap().as_ref(), Some(&acme));
+        assert_eq!(b.tenant(&acme.id).unwrap().as_ref(), Some(&acme));
+        assert_eq!(b.tenant("nobody").unwrap(), None);
+        let names: Vec<String> = b.tenants().unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["ACME", "acme"]);
+        b.set_policy(&acme.id, json!({"profile": "standard", "n": 1}))
+            .unwrap();
+        assert_eq!(
+            b.tenant("acme").unwrap().unwrap().policy,
+            json!({"profile": "standard", "n": 1})
+        );
+        assert!(matches!(
+            b.set_policy(&acme.id, json!("x")),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            b.set_policy("t_ffffffffffffffff", json!({})),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    fn tokens(b: &dyn Backend) {
+        let a = b.create_tenant("tok-a", json!({})).unwrap();
+        let z = b.create_tenant("tok-z", json!({})).unwrap();
+        let (ta, tz) = (generate_token(), generate_token());
+        let ia = b.add_token(&a.id, hash_token(&ta)).unwrap();
+        let ib = b.add_token(&a.id, hash_token(&generate_token())).unwrap();
+        b.add_token(&z.id, hash_token(&tz)).unwrap();
+        assert_eq!(ia.tenant_id, a.id);
+        assert!(!ia.revoked);
+        assert!(matches!(
+            b.add_token(&z.id, hash_token(&ta)),
+            Err(StoreError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            b.add_token("t_ffffffffffffffff", [7; 32]),
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            b.tenant_for_token(&hash_token(&ta)).unwrap().unwrap().id,
+            a.id
+        );
+        assert_eq!(
+            b.tenant_for_token(&hash_token(&tz)).unwrap().unwrap().id,
+            z.id
+        );
+        assert_eq!(
+            b.tenant_for_token(&hash_token("scimlet_nope")).unwrap(),
+            None
+        );
+        let ids: Vec<String> = b.tokens(&a.id).unwrap().into_iter().map(|t| t.id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&ia.id) && ids.contains(&ib.id));
+        // A tenant cannot revoke another tenant's token.
+        assert!(matches!(
+            b.revoke_token(&z.id, &ia.id),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            b.revoke_token(&a.id, "k_nope"),
+            Err(StoreError::NotFound(_))
+        ));
+        b.revoke_token(&a.id, &ia.id).unwrap();
+        b.revoke_token(&a.id, &ia.id).unwrap();
+        assert_eq!(b.tenant_for_token(&hash_token(&ta)).unwrap(), None);
+        assert_eq!(
+            b.tenant_for_token(&hash_token(&tz)).unwrap().unwrap().id,
+            z.id
+        );
+        let listed = b.tokens(&a.id).unwrap();
+        assert!(listed.iter().any(|t| t.id == ia.id && t.revoked));
+        assert!(listed.iter().any(|t| t.id == ib.id && !t.revoked));
+        assert!(matches!(
+            b.tokens("t_ffffffffffffffff"),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    /// 8 threads × 100 read-check-commit increments of one counter, retrying on conflict.
+    pub(crate) fn concurrent_increments(b: Arc<dyn Backend>) {
+        const THREADS: u64 = 8;
+        const ROUNDS: u64 = 100;
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                std::thread::spawn(move || {
+                    for _ in 0..ROUNDS {
+                        increment(&*b, "counter");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let e = b.get(T, "counter").unwrap().unwrap();
+        let n: u64 = std::str::from_utf8(&e.value).unwrap().parse().unwrap();
+        assert_eq!(n, THREADS * ROUNDS);
+    }
+
+    fn increment(b: &dyn Backend, key: &str) {
+        loop {
+            let current = b.get(T, key).unwrap();
+            let (n, check) = match &current {
+                Some(e) => (
+                    std::str::from_utf8(&e.value)
+                        .unwrap()
+                        .parse::<u64>()
+                        .unwrap(),
+                    at(key, e.version),
+                ),
+                None => (0, absent(key)),
+            };
+            match b.commit(T, &[check], &[put(key, &(n + 1).to_string())]) {
+                Ok(_) => return,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => panic!("commit failed: {e}"),
+            }
+        }
+    }
+}

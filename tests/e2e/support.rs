@@ -1,0 +1,155 @@
+//! Starts the real `scimlet` binary on a free port and talks HTTP to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_scimlet");
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A running server with its data dir and the default tenant's token.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub token: String,
+    _data: tempfile::TempDir,
+    client: Client,
+}
+
+/// Compiled components are cached across tests so that each start is fast.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cwasm-cache")
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data, extra)
+    }
+
+    pub fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .arg("--cache-dir")
+            .arg(cache_dir())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scimlet");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut token, mut base) = (String::new(), String::new());
+        let mut expect_token = false;
+        for line in lines.by_ref() {
+            let line = line.expect("read stdout");
+            if expect_token {
+                token = line.trim().to_string();
+                expect_token = false;
+            } else if line.starts_with("Created tenant") {
+                expect_token = true;
+            } else if let Some(url) = line.strip_prefix("scimlet serving SCIM at ") {
+                base = url.trim().to_string();
+                break;
+            }
+        }
+        assert!(!base.is_empty(), "server did not start");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let client = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base,
+            token,
+            _data: data,
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn req(&self, method: &str, path: &str) -> RequestBuilder {
+        self.client
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.req("GET", path).send().expect("GET")
+    }
+
+    pub fn send_json(&self, method: &str, path: &str, body: &Value) -> Response {
+        self.req(method, path)
+            .header("content-type", SCIM_JSON)
+            .body(body.to_string())
+            .send()
+            .expect("request")
+    }
+
+    pub fn raw(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the CLI and returns stdout.
+pub fn cli(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().expect("run scimlet");
+    assert!(
+        out.status.success(),
+        "scimlet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Status and JSON body of a response, asserting the SCIM media type when there is a body.
+pub fn json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().unwrap();
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    assert!(ct.starts_with(SCIM_JSON), "content type {ct} for {text}");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
+    )
+}
+
+/// Asserts an RFC 7644 §3.12 error body.
+pub fn assert_scim_error(body: &Value, status: u16, scim_type: Option<&str>) {
+    assert_eq!(
+        body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{body}"
+    );
+    assert_eq!(body["status"], status.to_string(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    if let Some(t) = scim_type {
+        assert_eq!(body["scimType"], t, "{body}");
+    }
+}
