@@ -457,25 +457,24 @@ impl<'s> Engine<'s> {
         v: &Value,
         kind: OpKind,
     ) -> ScimResult<()> {
-        if scope.is_none() {
-            if key.eq_ignore_ascii_case("schemas") {
-                return Ok(());
-            }
-            if key.eq_ignore_ascii_case(&self.schema.core.id) {
-                return match v {
-                    Value::Object(members) => {
-                        let core = self.schema.core.id.as_str();
-                        for (k, x) in members {
-                            self.apply_member(root, Some(core), k, x, kind)?;
-                        }
-                        Ok(())
+        // `schemas` is message structure, also inside an extension object (scim2-models sends it).
+        if key.eq_ignore_ascii_case("schemas") {
+            return Ok(());
+        }
+        if scope.is_none() && key.eq_ignore_ascii_case(&self.schema.core.id) {
+            return match v {
+                Value::Object(members) => {
+                    let core = self.schema.core.id.as_str();
+                    for (k, x) in members {
+                        self.apply_member(root, Some(core), k, x, kind)?;
                     }
-                    Value::Null => Ok(()),
-                    _ => Err(ScimError::invalid_value(format!(
-                        "'{key}' must be an object of attributes"
-                    ))),
-                };
-            }
+                    Ok(())
+                }
+                Value::Null => Ok(()),
+                _ => Err(ScimError::invalid_value(format!(
+                    "'{key}' must be an object of attributes"
+                ))),
+            };
         }
         let qualified;
         let text = match scope {
@@ -1782,8 +1781,11 @@ mod tests {
     fn extension_container_path_with_an_object_value() {
         let mut doc = user_doc();
         let ops = json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user",
-            "value": {"Department": "R&D", "manager": {"value": "m-1", "displayName": "ignored"}}}]);
-        assert!(run(&mut doc, &users(), ops).unwrap());
+            "value": {"schemas": [urn::ENTERPRISE_USER], "Department": "R&D", "manager": {"value": "m-1", "displayName": "ignored"}}}]);
+        assert!(
+            run(&mut doc, &users(), ops).unwrap(),
+            "an extension object may carry its schemas (scim2-tester does)"
+        );
         let mut expected = user_doc();
         expected["schemas"] = json!([urn::USER, urn::ENTERPRISE_USER]);
         expected[urn::ENTERPRISE_USER] = json!({"department": "R&D", "manager": {"value": "m-1"}});
