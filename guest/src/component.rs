@@ -13,6 +13,7 @@ use bindings::scimlet::scim::{log, store as host, types};
 
 use crate::error::ScimError;
 use crate::repo::Kind;
+use crate::resource::Projection;
 use crate::service::{ListParams, Service};
 use crate::store::{Check, Entry, Scan, Store, StoreError, Write};
 
@@ -86,7 +87,19 @@ fn wit_error(e: ScimError) -> types::ScimError {
     }
 }
 
+fn forward_diagnostics() {
+    crate::diag::install(|level, message| {
+        let level = match level {
+            crate::diag::Level::Debug => log::Level::Debug,
+            crate::diag::Level::Info => log::Level::Info,
+            crate::diag::Level::Warn => log::Level::Warn,
+        };
+        log::emit(level, message);
+    });
+}
+
 fn service(ctx: &types::Context) -> Result<Service<'static>, types::ScimError> {
+    forward_diagnostics();
     static STORE: HostStore = HostStore;
     Service::new(&STORE, &ctx.base_url, &ctx.policy).map_err(wit_error)
 }
@@ -99,30 +112,26 @@ fn parse(text: &str) -> Result<serde_json::Value, types::ScimError> {
     })
 }
 
-fn render(
-    svc: &Service<'_>,
-    kind: Kind,
-    doc: &serde_json::Value,
-    proj: &types::Projection,
-) -> Result<String, types::ScimError> {
-    let p = crate::resource::Projection::parse(
+fn projection(proj: &types::Projection) -> Result<Projection, types::ScimError> {
+    Projection::parse(
         proj.attributes.as_deref(),
         proj.excluded_attributes.as_deref(),
     )
-    .map_err(wit_error)?;
-    Ok(svc.render(kind, doc, &p).to_string())
+    .map_err(wit_error)
 }
 
 /// The typed operations, shared by users and groups.
 fn create(
     kind: Kind,
     ctx: types::Context,
-    resource: String,
+    document: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let svc = service(&ctx)?;
-    let doc = svc.create(kind, &parse(&resource)?).map_err(wit_error)?;
-    render(&svc, kind, &doc, &proj)
+    let (svc, p) = (service(&ctx)?, projection(&proj)?);
+    let doc = svc
+        .create(kind, &parse(&document)?, &p)
+        .map_err(wit_error)?;
+    Ok(svc.render(kind, &doc, &p).to_string())
 }
 fn get(
     kind: Kind,
@@ -130,22 +139,22 @@ fn get(
     id: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let svc = service(&ctx)?;
-    let doc = svc.get(kind, &id).map_err(wit_error)?;
-    render(&svc, kind, &doc, &proj)
+    let (svc, p) = (service(&ctx)?, projection(&proj)?);
+    let doc = svc.get(kind, &id, &p).map_err(wit_error)?;
+    Ok(svc.render(kind, &doc, &p).to_string())
 }
 fn replace(
     kind: Kind,
     ctx: types::Context,
     id: String,
-    resource: String,
+    document: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let svc = service(&ctx)?;
+    let (svc, p) = (service(&ctx)?, projection(&proj)?);
     let doc = svc
-        .replace(kind, &id, &parse(&resource)?, None)
+        .replace(kind, &id, &parse(&document)?, None, &p)
         .map_err(wit_error)?;
-    render(&svc, kind, &doc, &proj)
+    Ok(svc.render(kind, &doc, &p).to_string())
 }
 fn patch(
     kind: Kind,
@@ -154,11 +163,11 @@ fn patch(
     op: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let svc = service(&ctx)?;
+    let (svc, p) = (service(&ctx)?, projection(&proj)?);
     let doc = svc
-        .patch(kind, &id, &parse(&op)?, None)
+        .patch(kind, &id, &parse(&op)?, None, &p)
         .map_err(wit_error)?;
-    render(&svc, kind, &doc, &proj)
+    Ok(svc.render(kind, &doc, &p).to_string())
 }
 fn delete(kind: Kind, ctx: types::Context, id: String) -> Result<(), types::ScimError> {
     service(&ctx)?.delete(kind, &id, None).map_err(wit_error)
@@ -174,13 +183,13 @@ fn query(kind: Kind, ctx: types::Context, q: types::ListQuery) -> Result<String,
         attributes: q.attributes,
         excluded_attributes: q.excluded_attributes,
     };
-    let proj = crate::resource::Projection::parse(
+    let p = Projection::parse(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )
     .map_err(wit_error)?;
     let page = svc.query(&[kind], &params).map_err(wit_error)?;
-    Ok(svc.list_response(&page, &proj).to_string())
+    Ok(svc.list_response(&page, &p).map_err(wit_error)?.to_string())
 }
 
 impl users::Guest for Component {
@@ -292,6 +301,7 @@ impl roles::Guest for Component {
 
 impl handler::Guest for Component {
     fn handle(req: handler::Request) -> handler::Response {
+        forward_diagnostics();
         static STORE: HostStore = HostStore;
         let request = crate::http::Request {
             method: req.method,

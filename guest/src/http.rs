@@ -167,8 +167,9 @@ fn resource_route(
         ([], "GET") => list(svc, req, &[kind]),
         ([], "POST") => {
             let body = json_body(req)?;
-            let doc = svc.create(kind, &body)?;
-            let out = svc.render(kind, &doc, &projection(req)?);
+            let proj = projection(req)?;
+            let doc = svc.create(kind, &body, &proj)?;
+            let out = svc.render(kind, &doc, &proj);
             let location = out
                 .pointer("/meta/location")
                 .and_then(Value::as_str)
@@ -189,9 +190,10 @@ fn resource_route(
 
 fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimResult<Response> {
     let if_match = req.header("if-match");
+    let proj = projection(req)?;
     let doc = match req.method.as_str() {
         "GET" => {
-            let doc = svc.get(kind, id)?;
+            let doc = svc.get(kind, id, &proj)?;
             if req
                 .header("if-none-match")
                 .is_some_and(|h| etag_list_matches(h, etag_of(&doc)))
@@ -200,15 +202,15 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
             }
             doc
         }
-        "PUT" => svc.replace(kind, id, &json_body(req)?, if_match)?,
-        "PATCH" => svc.patch(kind, id, &json_body(req)?, if_match)?,
+        "PUT" => svc.replace(kind, id, &json_body(req)?, if_match, &proj)?,
+        "PATCH" => svc.patch(kind, id, &json_body(req)?, if_match, &proj)?,
         "DELETE" => {
             svc.delete(kind, id, if_match)?;
             return Ok(Response::empty(204));
         }
         other => return Err(not_allowed(other, &req.path)),
     };
-    let out = svc.render(kind, &doc, &projection(req)?);
+    let out = svc.render(kind, &doc, &proj);
     Ok(Response::json(200, &out).with_header("etag", etag_of(&doc)))
 }
 
@@ -238,7 +240,7 @@ fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResu
         params.excluded_attributes.as_deref(),
     )?;
     let page = svc.query(kinds, params)?;
-    Ok(Response::json(200, &svc.list_response(&page, &proj)))
+    Ok(Response::json(200, &svc.list_response(&page, &proj)?))
 }
 
 /// `POST .search` with a `SearchRequest` body (RFC 7644 §3.4.3).

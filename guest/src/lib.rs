@@ -6,12 +6,15 @@
 pub mod clock;
 #[cfg(target_arch = "wasm32")]
 mod component;
+pub mod diag;
 pub mod discovery;
 pub mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod filter;
+pub mod groups;
 pub mod http;
+pub mod members;
 pub mod patch;
 pub mod policy;
 pub mod repo;
@@ -20,3 +23,4 @@ pub mod roles;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod users;

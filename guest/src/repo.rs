@@ -168,6 +168,59 @@ pub struct Repo<'a> {
     pub rs: &'a ResourceSchema,
 }
 
+/// Key of the guest's internal, never-rendered state inside a stored document.
+pub const INTERNAL: &str = "urn:scimlet:internal";
+
+/// What happens to the document itself in a mutation.
+pub enum DocChange {
+    Keep,
+    /// New client-visible content (id, meta and schemas are managed here).
+    Replace(Map<String, Value>),
+    Delete,
+}
+
+/// One attempt's plan: the document change plus other keys checked and written atomically.
+pub struct Plan {
+    pub doc: DocChange,
+    /// Replaces the internal state (`None`: carried over from the current document).
+    pub internal: Option<Value>,
+    pub checks: Vec<Check>,
+    pub writes: Vec<Write>,
+}
+
+impl Plan {
+    pub fn keep() -> Plan {
+        Plan {
+            doc: DocChange::Keep,
+            internal: None,
+            checks: Vec::new(),
+            writes: Vec::new(),
+        }
+    }
+    pub fn replace(content: Map<String, Value>) -> Plan {
+        Plan {
+            doc: DocChange::Replace(content),
+            ..Plan::keep()
+        }
+    }
+    pub fn delete() -> Plan {
+        Plan {
+            doc: DocChange::Delete,
+            ..Plan::keep()
+        }
+    }
+}
+
+/// What a mutation did.
+pub struct Outcome {
+    /// The document after the mutation (`None` once deleted).
+    pub doc: Option<Value>,
+    /// The document it started from (of the successful attempt).
+    pub before: Value,
+    /// Whether anything was written.
+    pub committed: bool,
+}
+
 /// What an update function decided.
 pub enum Change {
     /// Nothing to write; answer the current resource.
@@ -209,17 +262,23 @@ impl<'a> Repo<'a> {
 
     /// Creates a resource from validated content.
     pub fn create(&self, content: Map<String, Value>) -> ScimResult<Value> {
-        let now = clock::rfc3339(clock::now_millis());
-        let id = clock::new_id();
-        let doc = self.document(&id, content, &now, &now, 1);
-        let key = self.kind.resource_key(&id);
+        self.create_with(content, None, |_| Ok((Vec::new(), Vec::new())))
+    }
+
+    /// Creates a resource; `extra` runs on every attempt with the new id and returns further
+    /// checks and writes for the same commit (membership edges, a default team, ...).
+    pub fn create_with(
+        &self,
+        content: Map<String, Value>,
+        internal: Option<Value>,
+        extra: impl Fn(&str) -> ScimResult<(Vec<Check>, Vec<Write>)>,
+    ) -> ScimResult<Value> {
+        let (id, doc) = self.new_document(content, internal);
         for _ in 0..MAX_ATTEMPTS {
-            let (mut checks, mut writes) = self.index_changes(&id, None, Some(&doc))?;
-            checks.push(Check {
-                key: key.clone(),
-                version: None,
-            });
-            writes.push(Write::Put(key.clone(), encode(&doc)));
+            let (mut checks, mut writes) = self.creation(&id, &doc)?;
+            let (more_checks, more_writes) = extra(&id)?;
+            checks.extend(more_checks);
+            writes.extend(more_writes);
             match self.store.commit(&checks, &writes) {
                 Ok(_) => return Ok(doc),
                 Err(StoreError::Conflict) => continue,
@@ -227,6 +286,35 @@ impl<'a> Repo<'a> {
             }
         }
         Err(contended())
+    }
+
+    /// A new id and the document a creation stores.
+    pub fn new_document(
+        &self,
+        content: Map<String, Value>,
+        internal: Option<Value>,
+    ) -> (String, Value) {
+        let now = clock::rfc3339(clock::now_millis());
+        let id = clock::new_id();
+        let mut content = content;
+        if let Some(v) = internal {
+            content.insert(INTERNAL.into(), v);
+        }
+        let doc = self.document(&id, content, &now, &now, 1);
+        (id, doc)
+    }
+
+    /// The checks and writes that store a new document and its index entries (uncommitted, so
+    /// that another creation can join the same commit).
+    pub fn creation(&self, id: &str, doc: &Value) -> ScimResult<(Vec<Check>, Vec<Write>)> {
+        let key = self.kind.resource_key(id);
+        let (mut checks, mut writes) = self.index_changes(id, None, Some(doc))?;
+        checks.push(Check {
+            key: key.clone(),
+            version: None,
+        });
+        writes.push(Write::Put(key, encode(doc)));
+        Ok((checks, writes))
     }
 
     /// Read-modify-write of one resource with optimistic retries: `change` sees the current
@@ -237,52 +325,102 @@ impl<'a> Repo<'a> {
         if_match: Option<&str>,
         change: impl Fn(&Value) -> ScimResult<Change>,
     ) -> ScimResult<Value> {
-        for _ in 0..MAX_ATTEMPTS {
-            let current = self.get_existing(id)?;
+        let outcome = self.mutate(id, |current| {
             check_if_match(if_match, current.etag())?;
-            let content = match change(&current.doc)? {
-                Change::Unchanged => return Ok(current.doc),
-                Change::Replace(c) => c,
-            };
-            let created = current
-                .doc
-                .pointer("/meta/created")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let now = clock::rfc3339(clock::now_millis());
-            let doc = self.document(id, content, &created, &now, revision(current.etag()) + 1);
-            if without_meta(&doc) == without_meta(&current.doc) {
-                return Ok(current.doc);
-            }
-            let (mut checks, mut writes) =
-                self.index_changes(id, Some(&current.doc), Some(&doc))?;
-            checks.push(Check::unchanged(
-                current.entry.key.clone(),
-                Some(&current.entry),
-            ));
-            writes.push(Write::Put(current.entry.key.clone(), encode(&doc)));
-            match self.store.commit(&checks, &writes) {
-                Ok(_) => return Ok(doc),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(contended())
+            Ok(match change(&current.doc)? {
+                Change::Unchanged => Plan::keep(),
+                Change::Replace(content) => Plan::replace(content),
+            })
+        })?;
+        Ok(outcome.doc.unwrap_or_default())
     }
 
     pub fn delete(&self, id: &str, if_match: Option<&str>) -> ScimResult<Value> {
+        let mut deleted = Value::Null;
+        self.mutate(id, |current| {
+            check_if_match(if_match, current.etag())?;
+            Ok(Plan::delete())
+        })
+        .map(|o| deleted = o.before)?;
+        Ok(deleted)
+    }
+
+    /// The general read-plan-commit loop: `plan` runs on a fresh read on every attempt and
+    /// returns the document change plus any other keys to check and write in the same commit.
+    pub fn mutate(
+        &self,
+        id: &str,
+        plan: impl Fn(&Stored) -> ScimResult<Plan>,
+    ) -> ScimResult<Outcome> {
         for _ in 0..MAX_ATTEMPTS {
             let current = self.get_existing(id)?;
-            check_if_match(if_match, current.etag())?;
-            let (mut checks, mut writes) = self.index_changes(id, Some(&current.doc), None)?;
-            checks.push(Check::unchanged(
-                current.entry.key.clone(),
-                Some(&current.entry),
-            ));
-            writes.push(Write::Delete(current.entry.key.clone()));
+            let Plan {
+                doc: change,
+                internal,
+                mut checks,
+                mut writes,
+            } = plan(&current)?;
+            let key = current.entry.key.clone();
+            let new_doc = match change {
+                DocChange::Keep => None,
+                DocChange::Delete => {
+                    let (c, w) = self.index_changes(id, Some(&current.doc), None)?;
+                    checks.extend(c);
+                    writes.extend(w);
+                    writes.push(Write::Delete(key.clone()));
+                    None
+                }
+                DocChange::Replace(mut content) => {
+                    match internal.or_else(|| current.doc.get(INTERNAL).cloned()) {
+                        Some(v) if !v.is_null() => {
+                            content.insert(INTERNAL.into(), v);
+                        }
+                        _ => {}
+                    }
+                    let created = current
+                        .doc
+                        .pointer("/meta/created")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    let now = clock::rfc3339(clock::now_millis());
+                    let doc =
+                        self.document(id, content, &created, &now, revision(current.etag()) + 1);
+                    if without_meta(&doc) == without_meta(&current.doc) {
+                        None
+                    } else {
+                        let (c, w) = self.index_changes(id, Some(&current.doc), Some(&doc))?;
+                        checks.extend(c);
+                        writes.extend(w);
+                        writes.push(Write::Put(key.clone(), encode(&doc)));
+                        Some(doc)
+                    }
+                }
+            };
+            let deleted = writes
+                .iter()
+                .any(|w| matches!(w, Write::Delete(k) if *k == key));
+            if writes.is_empty() {
+                return Ok(Outcome {
+                    doc: Some(current.doc.clone()),
+                    before: current.doc,
+                    committed: false,
+                });
+            }
+            checks.push(Check::unchanged(key.clone(), Some(&current.entry)));
             match self.store.commit(&checks, &writes) {
-                Ok(_) => return Ok(current.doc),
+                Ok(_) => {
+                    let doc = if deleted {
+                        None
+                    } else {
+                        Some(new_doc.unwrap_or_else(|| current.doc.clone()))
+                    };
+                    return Ok(Outcome {
+                        doc,
+                        before: current.doc,
+                        committed: true,
+                    });
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }

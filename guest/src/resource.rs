@@ -269,6 +269,13 @@ impl Projection {
         })
     }
 
+    /// Whether `attributes` names this (top-level) attribute explicitly.
+    pub fn requests(&self, name: &str) -> bool {
+        self.attributes
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
     /// Whether the response must carry this (top-level) attribute's values; lets callers skip
     /// reading data nobody asked for (group members).
     pub fn wants(&self, rs: &ResourceSchema, name: &str) -> bool {

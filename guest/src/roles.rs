@@ -60,7 +60,10 @@ pub fn role_of(policy: &Policy, doc: &Value) -> Option<String> {
 }
 
 pub fn get_user_role(svc: &Service<'_>, user_id: &str) -> ScimResult<Option<String>> {
-    Ok(role_of(&svc.policy, &svc.get(Kind::User, user_id)?))
+    Ok(role_of(
+        &svc.policy,
+        &svc.get(Kind::User, user_id, &Default::default())?,
+    ))
 }
 
 /// Sets (or clears) a user's role through an atomic PATCH, so it obeys the same validation.
@@ -86,5 +89,6 @@ pub fn set_user_role(svc: &Service<'_>, user_id: &str, role: Option<&str>) -> Sc
         }
     };
     let body = json!({"schemas": [crate::schema::urn::PATCH_OP], "Operations": [op]});
-    svc.patch(Kind::User, user_id, &body, None).map(|_| ())
+    svc.patch(Kind::User, user_id, &body, None, &Default::default())
+        .map(|_| ())
 }

@@ -65,24 +65,39 @@ impl<'a> Service<'a> {
         Repo::new(self.store, kind, self.schema(kind))
     }
 
-    fn rules(&self) -> InputRules {
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store
+    }
+
+    pub(crate) fn rules(&self) -> InputRules {
         InputRules {
             coerce_boolean_strings: self.policy.coerce_boolean_strings,
         }
     }
 
-    /// Renders a stored document for a response.
+    /// Applies the projection to a presentable document.
     pub fn render(&self, kind: Kind, doc: &Value, proj: &Projection) -> Value {
         resource::render(doc, self.schema(kind), proj, &self.base_url)
     }
 
-    pub fn create(&self, kind: Kind, body: &Value) -> ScimResult<Value> {
-        let content = resource::normalize_input(body, self.schema(kind), self.rules())?;
-        self.repo(kind).create(content)
+    pub fn create(&self, kind: Kind, body: &Value, proj: &Projection) -> ScimResult<Value> {
+        match kind {
+            Kind::User => {
+                let doc = self.create_user(body)?;
+                self.present_user(&doc, proj.wants(&self.users, "groups"))
+            }
+            Kind::Group => self.create_group(body, proj),
+        }
     }
 
-    pub fn get(&self, kind: Kind, id: &str) -> ScimResult<Value> {
-        Ok(self.repo(kind).get_existing(id)?.doc)
+    pub fn get(&self, kind: Kind, id: &str, proj: &Projection) -> ScimResult<Value> {
+        match kind {
+            Kind::User => {
+                let doc = self.repo(kind).get_existing(id)?.doc;
+                self.present_user(&doc, proj.wants(&self.users, "groups"))
+            }
+            Kind::Group => self.get_group(id, proj),
+        }
     }
 
     /// PUT: the body replaces every client-writable attribute (RFC 7644 §3.5.1).
@@ -92,8 +107,13 @@ impl<'a> Service<'a> {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        proj: &Projection,
     ) -> ScimResult<Value> {
-        let content = resource::normalize_input(body, self.schema(kind), self.rules())?;
+        if kind == Kind::Group {
+            self.replace_group(id, body, if_match)?;
+            return self.get_group(id, proj);
+        }
+        let content = resource::normalize_input(body, &self.users, self.rules())?;
         if let Some(other) = body.get("id").and_then(Value::as_str) {
             if other != id {
                 return Err(ScimError::mutability(format!(
@@ -101,8 +121,12 @@ impl<'a> Service<'a> {
                 )));
             }
         }
-        self.repo(kind)
-            .update(id, if_match, |_| Ok(Change::Replace(content.clone())))
+        let doc = self.repo(kind).update(id, if_match, |current| {
+            let mut c = content.clone();
+            self.sync_roles(Some(current), &mut c)?;
+            Ok(Change::Replace(c))
+        })?;
+        self.present_user(&doc, proj.wants(&self.users, "groups"))
     }
 
     /// PATCH: all operations apply, or none (RFC 7644 §3.5.2).
@@ -112,24 +136,31 @@ impl<'a> Service<'a> {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        proj: &Projection,
     ) -> ScimResult<Value> {
-        let rs = self.schema(kind);
+        if kind == Kind::Group {
+            self.patch_group(id, body, if_match)?;
+            return self.get_group(id, proj);
+        }
+        let rs = &self.users;
         let ops = patch::parse_request(body, rs)?;
-        self.repo(kind).update(id, if_match, |current| {
+        let doc = self.repo(kind).update(id, if_match, |current| {
             let mut doc = current.clone();
             if !patch::apply(&mut doc, &ops, rs)? {
                 return Ok(Change::Unchanged);
             }
-            Ok(Change::Replace(resource::normalize_input(
-                &doc,
-                rs,
-                self.rules(),
-            )?))
-        })
+            let mut c = resource::normalize_input(&doc, rs, self.rules())?;
+            self.sync_roles(Some(current), &mut c)?;
+            Ok(Change::Replace(c))
+        })?;
+        self.present_user(&doc, proj.wants(&self.users, "groups"))
     }
 
     pub fn delete(&self, kind: Kind, id: &str, if_match: Option<&str>) -> ScimResult<()> {
-        self.repo(kind).delete(id, if_match).map(|_| ())
+        match kind {
+            Kind::User => self.delete_user(id, if_match),
+            Kind::Group => self.delete_group(id, if_match),
+        }
     }
 
     /// Lists resources of the given kinds (two for the root `/.search`).
@@ -218,16 +249,26 @@ impl<'a> Service<'a> {
             })?;
             return Ok(all);
         };
+        let matches = |s: &Stored| -> ScimResult<bool> {
+            match kind {
+                Kind::Group => self.filter_matches_group(filter, &s.doc),
+                Kind::User => Ok(filter::matches(filter, &s.doc, rs)),
+            }
+        };
         if let Some(ids) = self.index_candidates(&repo, filter)? {
-            let mut found = repo.get_many(&ids)?;
-            found.retain(|s| filter::matches(filter, &s.doc, rs));
+            let mut found = Vec::new();
+            for s in repo.get_many(&ids)? {
+                if matches(&s)? {
+                    found.push(s);
+                }
+            }
             found.sort_by(|a, b| a.entry.key.cmp(&b.entry.key));
             found.dedup_by(|a, b| a.entry.key == b.entry.key);
             return Ok(found);
         }
         let mut hits = Vec::new();
         repo.for_each(|s| {
-            if filter::matches(filter, &s.doc, rs) {
+            if matches(&s)? {
                 hits.push(s);
             }
             Ok(())
@@ -247,6 +288,9 @@ impl<'a> Service<'a> {
             if let Some(index) = repo.kind.index(&attr) {
                 return Ok(Some(repo.lookup(index, &value)?));
             }
+            if repo.kind == Kind::Group && attr.eq_ignore_ascii_case("members.value") {
+                return Ok(Some(self.groups_with_member(&value)?));
+            }
         }
         Ok(None)
     }
@@ -262,20 +306,35 @@ impl<'a> Service<'a> {
         Ok(n.clamp(0, i64::from(self.policy.max_page_size)) as u32)
     }
 
-    /// Renders a page as a `ListResponse` (RFC 7644 §3.4.2).
-    pub fn list_response(&self, page: &Page, proj: &Projection) -> Value {
-        let resources: Vec<Value> = page
+    /// Renders a page as a `ListResponse` (RFC 7644 §3.4.2). Lists expand members and user
+    /// groups only when `attributes` asks for them, so a page costs the same for any group size.
+    pub fn list_response(&self, page: &Page, proj: &Projection) -> ScimResult<Value> {
+        let group_ids: Vec<String> = page
             .resources
             .iter()
-            .map(|(k, d)| self.render(*k, d, proj))
+            .filter(|(k, _)| *k == Kind::Group)
+            .filter_map(|(_, d)| d.get("id").and_then(Value::as_str))
+            .map(crate::members::group_stamp)
             .collect();
-        json!({
+        let mut stamps = self.store.get_many(&group_ids)?.into_iter();
+        let mut resources = Vec::with_capacity(page.resources.len());
+        for (kind, doc) in &page.resources {
+            let presented = match kind {
+                Kind::User => self.present_user(doc, proj.requests("groups"))?,
+                Kind::Group => {
+                    let stamp = stamps.next().flatten();
+                    self.present_group(doc, stamp.as_ref(), proj.requests("members"))?
+                }
+            };
+            resources.push(self.render(*kind, &presented, proj));
+        }
+        Ok(json!({
             "schemas": [urn::LIST_RESPONSE],
             "totalResults": page.total,
             "startIndex": page.start_index,
             "itemsPerPage": resources.len(),
             "Resources": resources,
-        })
+        }))
     }
 }
 

@@ -1,0 +1,362 @@
+//! `/Groups` as teams: membership edges, link-only policy, shrink guard.
+
+mod common;
+
+use common::Tenant;
+use serde_json::{json, Value};
+
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn patch(ops: Value) -> Value {
+    json!({"schemas": [PATCH], "Operations": ops})
+}
+
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&String]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn members_are_edges_read_only_when_asked() {
+    let t = Tenant::new();
+    let (a, b) = (t.create("a"), t.create("b"));
+    let g = t.ok("POST", "/Groups", Some(json!({"displayName": "Eng", "members": [{"value": a}, {"value": b, "$ref": null, "display": "B"}]})));
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(member_ids(&g), sorted(&[&a, &b]));
+    assert_eq!(g["members"][0]["type"], "User");
+    let read = t.ok("GET", &format!("/Groups/{gid}"), None);
+    assert_eq!(member_ids(&read), sorted(&[&a, &b]));
+    let without = t.ok(
+        "GET",
+        &format!("/Groups/{gid}?excludedAttributes=members"),
+        None,
+    );
+    assert!(without.get("members").is_none() && without["displayName"] == "Eng");
+    let list = t.ok("GET", "/Groups", None);
+    assert!(
+        list["Resources"][0].get("members").is_none(),
+        "lists never expand members unless asked"
+    );
+    let list = t.ok("GET", "/Groups?attributes=members", None);
+    assert_eq!(member_ids(&list["Resources"][0]), sorted(&[&a, &b]));
+    let user = t.ok("GET", &format!("/Users/{a}"), None);
+    assert_eq!(user["groups"][0]["value"], gid.as_str());
+    assert_eq!(user["groups"][0]["display"], "Eng");
+    let found = t.ok(
+        "GET",
+        &format!("/Groups?filter=members%5Bvalue%20eq%20%22{a}%22%5D"),
+        None,
+    );
+    assert_eq!(found["totalResults"], 1);
+    let found = t.ok("GET", "/Groups?filter=displayName%20eq%20%22eng%22", None);
+    assert_eq!(found["totalResults"], 1);
+}
+
+#[test]
+fn patch_deltas_are_idempotent_and_precise() {
+    let t = Tenant::new();
+    let (a, b, c) = (t.create("a"), t.create("b"), t.create("c"));
+    let g = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": [{"value": a}, {"value": b}]})),
+    );
+    let gid = g["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{gid}");
+    let v0 = g["meta"]["version"].clone();
+    let same = t.ok(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": a}]}]),
+        )),
+    );
+    assert_eq!(
+        same["meta"]["version"], v0,
+        "re-adding a member changes nothing"
+    );
+    let same = t.ok(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "remove", "path": format!("members[value eq \"{c}\"]")}]),
+        )),
+    );
+    assert_eq!(
+        same["meta"]["version"], v0,
+        "removing an absent member changes nothing"
+    );
+    // Okta's membership delta, with the rename it sends every time.
+    let okta = patch(json!([
+        {"op": "replace", "value": {"id": gid, "displayName": "Eng"}},
+        {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
+        {"op": "add", "path": "members", "value": [{"value": c, "display": "c"}]},
+    ]));
+    let g = t.ok("PATCH", &path, Some(okta));
+    assert_eq!(member_ids(&g), sorted(&[&b, &c]));
+    assert_ne!(g["meta"]["version"], v0);
+    // Entra's default-mode removal carries the member in `value`: only that one goes.
+    let entra =
+        patch(json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": b}]}]));
+    assert_eq!(
+        member_ids(&t.ok("PATCH", &path, Some(entra))),
+        vec![c.clone()]
+    );
+    // A full replace applies the difference.
+    let g = t.ok(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "replace", "path": "members", "value": [{"value": a}, {"value": b}]}]),
+        )),
+    );
+    assert_eq!(member_ids(&g), sorted(&[&a, &b]));
+    let g = t.ok(
+        "PUT",
+        &path,
+        Some(json!({"displayName": "Engineering", "members": [{"value": c}]})),
+    );
+    assert_eq!(
+        (member_ids(&g), g["displayName"].as_str()),
+        (vec![c.clone()], Some("Engineering"))
+    );
+    let user = t.ok("GET", &format!("/Users/{a}"), None);
+    assert!(
+        user.get("groups").is_none(),
+        "reverse edges follow the forward ones"
+    );
+}
+
+#[test]
+fn unknown_members_are_refused_and_change_nothing() {
+    let t = Tenant::new();
+    let a = t.create("a");
+    let g = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": [{"value": a}]})),
+    );
+    let gid = g["id"].as_str().unwrap();
+    let bad = patch(json!([
+        {"op": "replace", "path": "displayName", "value": "Renamed"},
+        {"op": "add", "path": "members", "value": [{"value": "not-a-user"}]},
+    ]));
+    let (s, e) = t.err("PATCH", &format!("/Groups/{gid}"), Some(bad));
+    assert_eq!((s, e["scimType"].as_str()), (400, Some("invalidValue")));
+    let g = t.ok("GET", &format!("/Groups/{gid}"), None);
+    assert_eq!(
+        (g["displayName"].as_str(), member_ids(&g)),
+        (Some("Eng"), vec![a.clone()])
+    );
+    let (s, _) = t.err(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "X", "members": [{"value": "ghost"}]})),
+    );
+    assert_eq!(s, 400);
+    let (s, e) = t.err("POST", "/Groups", Some(json!({"displayName": "eng"})));
+    assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
+}
+
+#[test]
+fn deleting_users_and_groups_removes_their_edges() {
+    let t = Tenant::new();
+    let (a, b) = (t.create("a"), t.create("b"));
+    let g = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": [{"value": a}, {"value": b}]})),
+    );
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.call("DELETE", &format!("/Users/{a}"), None, &[]).status,
+        204
+    );
+    assert_eq!(
+        member_ids(&t.ok("GET", &format!("/Groups/{gid}"), None)),
+        vec![b.clone()]
+    );
+    assert_eq!(
+        t.call("DELETE", &format!("/Groups/{gid}"), None, &[])
+            .status,
+        204
+    );
+    assert!(t
+        .ok("GET", &format!("/Users/{b}"), None)
+        .get("groups")
+        .is_none());
+    let leftovers: Vec<String> = t
+        .store
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("m/") || k.starts_with("g/") || k.starts_with("s/Group"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn the_shrink_guard_refuses_mass_removal_but_not_a_full_replace() {
+    let t = Tenant::with_policy(r#"{"max-group-shrink-percent": 50}"#);
+    let ids: Vec<String> = (0..4).map(|i| t.create(&format!("u{i}"))).collect();
+    let members: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
+    let g = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": members})),
+    );
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let filter = format!(
+        "members[value eq \"{}\" or value eq \"{}\" or value eq \"{}\"]",
+        ids[0], ids[1], ids[2]
+    );
+    let (s, e) = t.err(
+        "PATCH",
+        &path,
+        Some(patch(json!([{"op": "remove", "path": filter}]))),
+    );
+    assert_eq!(s, 400);
+    assert!(e["detail"].as_str().unwrap().contains("50%"), "{e}");
+    let (s, _) = t.err(
+        "PATCH",
+        &path,
+        Some(patch(json!([{"op": "remove", "path": "members"}]))),
+    );
+    assert_eq!(s, 400, "emptying a group is refused too");
+    assert_eq!(member_ids(&t.ok("GET", &path, None)).len(), 4);
+    t.ok(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]),
+        )),
+    );
+    let g = t.ok(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "replace", "path": "members", "value": []}]),
+        )),
+    );
+    assert!(
+        g.get("members").is_none(),
+        "an explicit replace may empty the group"
+    );
+}
+
+#[test]
+fn writer_teams_are_linked_by_exact_name_and_unlinked_on_delete() {
+    let t = Tenant::writer();
+    let (s, e) = t.err("POST", "/Groups", Some(json!({"displayName": "Sales"})));
+    assert_eq!(s, 400);
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("created in the product"),
+        "{e}"
+    );
+    let svc = scimlet_guest::service::Service::new(&t.store, common::BASE, &t.policy).unwrap();
+    let team = svc.create_team("Sales").unwrap();
+    let tid = team["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{tid}");
+    let (s, _) = t.err(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "replace", "path": "displayName", "value": "X"}]),
+        )),
+    );
+    assert_eq!(s, 403, "an unlinked team is read-only to the IdP");
+    assert_eq!(
+        t.err("POST", "/Groups", Some(json!({"displayName": "sales"})))
+            .0,
+        400,
+        "names must match exactly"
+    );
+    let u = t.create("ada@example.com");
+    let linked = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Sales", "externalId": "okta-1", "members": [{"value": u}]})),
+    );
+    assert_eq!(linked["id"], tid.as_str());
+    assert_eq!(linked["externalId"], "okta-1");
+    assert!(member_ids(&linked).contains(&u));
+    assert_eq!(
+        t.err("POST", "/Groups", Some(json!({"displayName": "Sales"})))
+            .0,
+        409
+    );
+    let renamed = t.ok(
+        "PATCH",
+        &path,
+        Some(patch(
+            json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}]),
+        )),
+    );
+    assert_eq!(renamed["displayName"], "Sales EMEA");
+    assert_eq!(t.call("DELETE", &path, None, &[]).status, 204);
+    let kept = t.ok("GET", &path, None);
+    assert!(
+        member_ids(&kept).contains(&u),
+        "unlinking keeps the team and its members"
+    );
+    assert!(kept.get("externalId").is_none());
+    assert_eq!(
+        t.err(
+            "PATCH",
+            &path,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": u}]}])
+            ))
+        )
+        .0,
+        403
+    );
+}
+
+#[test]
+fn writer_users_join_the_default_team_with_the_default_role() {
+    let t = Tenant::writer();
+    let u = t.create("ada@example.com");
+    let user = t.ok("GET", &format!("/Users/{u}"), None);
+    assert_eq!(user["groups"][0]["display"], "Everyone");
+    let ext = "urn:custom:params:scim:schemas:extension:writer:2.0:User";
+    assert_eq!(user[ext]["role"], "member");
+    assert_eq!(user["roles"][0]["value"], "member");
+    let v = t.create("bob@example.com");
+    let teams = t.ok(
+        "GET",
+        "/Groups?filter=displayName%20eq%20%22Everyone%22&attributes=members",
+        None,
+    );
+    assert_eq!(teams["totalResults"], 1, "the default team is created once");
+    assert_eq!(member_ids(&teams["Resources"][0]), sorted(&[&u, &v]));
+    // Entra app roles through core `roles`.
+    let p = patch(
+        json!([{"op": "replace", "path": "roles", "value": [{"value": "admin", "primary": "True"}]}]),
+    );
+    assert_eq!(
+        t.ok("PATCH", &format!("/Users/{u}"), Some(p))[ext]["role"],
+        "admin"
+    );
+    let p = patch(json!([{"op": "replace", "path": "roles", "value": [{"value": "owner"}]}]));
+    assert_eq!(
+        t.err("PATCH", &format!("/Users/{u}"), Some(p)).1["scimType"],
+        "invalidValue"
+    );
+}
