@@ -35,7 +35,7 @@ pub fn service_provider_config(svc: &Service<'_>) -> Value {
 fn schemas<'s>(svc: &'s Service<'_>) -> Vec<&'s Schema> {
     let users = svc.schema(crate::repo::Kind::User);
     let groups = svc.schema(crate::repo::Kind::Group);
-    let mut all = vec![&users.core, &groups.core];
+    let mut all = vec![&users.core, &groups.core, &svc.role_schema().core];
     all.extend(users.extensions.iter());
     all.extend(groups.extensions.iter());
     all
@@ -44,7 +44,9 @@ fn schemas<'s>(svc: &'s Service<'_>) -> Vec<&'s Schema> {
 fn resource_types(svc: &Service<'_>) -> Vec<Value> {
     [crate::repo::Kind::User, crate::repo::Kind::Group]
         .iter()
-        .map(|k| svc.schema(*k).resource_type_json(&svc.base_url))
+        .map(|k| svc.schema(*k))
+        .chain(std::iter::once(svc.role_schema()))
+        .map(|rs| rs.resource_type_json(&svc.base_url))
         .collect()
 }
 

@@ -118,6 +118,24 @@ fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
             "GET" => list(&svc, req, &[Kind::User, Kind::Group]),
             _ => Err(not_allowed(method, path)),
         },
+        ["Roles"] => match method {
+            "GET" => Ok(Response::json(
+                200,
+                &crate::roles::list_resources(&svc, &list_params(req))?,
+            )),
+            _ => Err(ScimError::method_not_allowed(
+                "roles are defined by the organization's policy and are read-only",
+            )),
+        },
+        ["Roles", id] => match method {
+            "GET" => Ok(Response::json(
+                200,
+                &crate::roles::get_resource(&svc, &percent_decode(id))?,
+            )),
+            _ => Err(ScimError::method_not_allowed(
+                "roles are defined by the organization's policy and are read-only",
+            )),
+        },
         ["Me", ..] => Err(ScimError::not_implemented(
             "/Me is not supported: tokens identify a tenant, not a user",
         )),
@@ -222,7 +240,11 @@ fn projection(req: &Request) -> ScimResult<Projection> {
 }
 
 fn list(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
-    let params = ListParams {
+    list_with(svc, kinds, &list_params(req))
+}
+
+fn list_params(req: &Request) -> ListParams {
+    ListParams {
         filter: req.param("filter"),
         start_index: req.param("startIndex"),
         count: req.param("count"),
@@ -230,8 +252,7 @@ fn list(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response
         sort_order: req.param("sortOrder"),
         attributes: req.param("attributes"),
         excluded_attributes: req.param("excludedAttributes"),
-    };
-    list_with(svc, kinds, &params)
+    }
 }
 
 fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResult<Response> {

@@ -92,3 +92,81 @@ pub fn set_user_role(svc: &Service<'_>, user_id: &str, role: Option<&str>) -> Sc
     svc.patch(Kind::User, user_id, &body, None, &Default::default())
         .map(|_| ())
 }
+
+/// A role as the `/Roles` endpoint shows it.
+pub fn role_resource(svc: &Service<'_>, role: &Role) -> Value {
+    json!({
+        "schemas": [crate::schema::urn::ROLE],
+        "id": role.value,
+        "value": role.value,
+        "display": role.display,
+        "default": role.is_default,
+        "meta": {"resourceType": "Role", "location": format!("{}/Roles/{}", svc.base_url, role.value)},
+    })
+}
+
+/// `GET /Roles` (filter, paging and projection as for other resources) and `GET /Roles/{id}`.
+pub fn list_resources(svc: &Service<'_>, params: &crate::service::ListParams) -> ScimResult<Value> {
+    let rs = svc.role_schema();
+    let opts = crate::filter::ParseOptions {
+        lenient_unquoted: svc.policy.lenient_filter_values,
+    };
+    let filter = params
+        .filter
+        .as_deref()
+        .map(|f| crate::filter::parse_with(f, opts))
+        .transpose()?;
+    if let Some(f) = &filter {
+        crate::filter::validate(f, rs)?;
+    }
+    let all: Vec<Value> = list(&svc.policy)
+        .iter()
+        .map(|r| role_resource(svc, r))
+        .filter(|doc| {
+            filter
+                .as_ref()
+                .is_none_or(|f| crate::filter::matches(f, doc, rs))
+        })
+        .collect();
+    let start: usize = match params.start_index.as_deref() {
+        Some(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ScimError::invalid_value("startIndex must be an integer"))?
+            .max(1) as usize,
+        None => 1,
+    };
+    let count: usize = match params.count.as_deref() {
+        Some(c) => c
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ScimError::invalid_value("count must be an integer"))?
+            .max(0) as usize,
+        None => all.len(),
+    };
+    let proj = crate::resource::Projection::parse(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )?;
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start - 1)
+        .take(count)
+        .map(|d| crate::resource::render(d, rs, &proj, &svc.base_url))
+        .collect();
+    Ok(json!({
+        "schemas": [crate::schema::urn::LIST_RESPONSE],
+        "totalResults": all.len(),
+        "startIndex": start,
+        "itemsPerPage": page.len(),
+        "Resources": page,
+    }))
+}
+
+pub fn get_resource(svc: &Service<'_>, id: &str) -> ScimResult<Value> {
+    list(&svc.policy)
+        .iter()
+        .find(|r| r.value == id)
+        .map(|r| role_resource(svc, r))
+        .ok_or_else(|| ScimError::not_found(format!("role '{id}' not found")))
+}

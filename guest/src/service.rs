@@ -21,6 +21,7 @@ pub struct Service<'a> {
     pub policy: Policy,
     users: ResourceSchema,
     groups: ResourceSchema,
+    roles: ResourceSchema,
 }
 
 /// Parameters of a list or search request, as the client sent them.
@@ -50,6 +51,13 @@ impl<'a> Service<'a> {
             base_url: base_url.trim_end_matches('/').to_string(),
             users: policy.user_schema(),
             groups: policy.group_schema(),
+            roles: ResourceSchema::new(
+                "Role",
+                "/Roles",
+                "Roles users of this organization can hold",
+                crate::schema::role_schema(),
+                Vec::new(),
+            ),
             policy,
         })
     }
@@ -59,6 +67,11 @@ impl<'a> Service<'a> {
             Kind::User => &self.users,
             Kind::Group => &self.groups,
         }
+    }
+
+    /// The read-only Role resource type.
+    pub fn role_schema(&self) -> &ResourceSchema {
+        &self.roles
     }
 
     fn repo(&self, kind: Kind) -> Repo<'_> {

@@ -360,3 +360,27 @@ fn writer_users_join_the_default_team_with_the_default_role() {
         "invalidValue"
     );
 }
+
+#[test]
+fn roles_are_a_read_only_resource_advertised_in_discovery() {
+    let t = Tenant::writer();
+    let roles = t.ok("GET", "/Roles", None);
+    assert_eq!(roles["totalResults"], 2);
+    assert_eq!(roles["Resources"][0]["value"], "member");
+    assert_eq!(roles["Resources"][0]["default"], true);
+    assert_eq!(t.ok("GET", "/Roles/admin", None)["display"], "Admin");
+    assert_eq!(
+        t.ok("GET", "/Roles?filter=value%20eq%20%22admin%22", None)["totalResults"],
+        1
+    );
+    assert_eq!(t.err("GET", "/Roles/owner", None).0, 404);
+    assert_eq!(t.err("POST", "/Roles", Some(json!({"value": "x"}))).0, 405);
+    let types = t.ok("GET", "/ResourceTypes/Role", None);
+    assert_eq!(types["endpoint"], "/Roles");
+    let schema = t.ok(
+        "GET",
+        "/Schemas/urn:scimlet:params:scim:schemas:core:2.0:Role",
+        None,
+    );
+    assert_eq!(schema["attributes"][0]["name"], "value");
+}

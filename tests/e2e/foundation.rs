@@ -28,7 +28,7 @@ fn service_provider_config_is_an_rfc7643_document() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["User", "Group"]);
+    assert_eq!(ids, ["User", "Group", "Role"]);
     let (status, user_type) = json(s.get("/ResourceTypes/User"));
     assert_eq!(
         (status, user_type["endpoint"].as_str()),
