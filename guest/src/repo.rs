@@ -18,7 +18,8 @@ use crate::store::{prefix_end, Check, Entry, Scan, Store, StoreError, Write};
 
 /// How many times a read-modify-write is retried when a concurrent request wins the commit.
 const MAX_ATTEMPTS: usize = 64;
-const SEP: char = '\u{1f}';
+/// Separates the value from the id in a non-unique index key.
+pub const SEP: char = '\u{1f}';
 
 /// A resource type the repository stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,9 @@ pub struct IndexDef {
 }
 
 impl Kind {
+    /// Every stored type (the store checker walks these).
+    pub const ALL: [Kind; 2] = [Kind::User, Kind::Group];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::User => "User",
@@ -84,7 +88,7 @@ impl Kind {
             .find(|i| i.attr.eq_ignore_ascii_case(attr))
     }
 
-    fn resource_prefix(self) -> String {
+    pub fn resource_prefix(self) -> String {
         format!("r/{}/", self.name())
     }
 
@@ -94,7 +98,7 @@ impl Kind {
 }
 
 impl IndexDef {
-    fn normalize(&self, value: &str) -> String {
+    pub fn normalize(&self, value: &str) -> String {
         if self.case_fold {
             value.to_lowercase()
         } else {
@@ -111,6 +115,33 @@ impl IndexDef {
             self.attr,
             self.normalize(value)
         )
+    }
+
+    /// Every key of this index starts with this.
+    pub fn key_prefix(&self, kind: Kind) -> String {
+        let family = if self.unique { 'u' } else { 'n' };
+        format!("{family}/{}/{}/", kind.name(), self.attr)
+    }
+
+    /// The key recording that resource `id` has the (normalized) value.
+    pub fn key(&self, kind: Kind, id: &str, normalized: &str) -> String {
+        if self.unique {
+            format!("{}{normalized}", self.key_prefix(kind))
+        } else {
+            format!("{}{normalized}{SEP}{id}", self.key_prefix(kind))
+        }
+    }
+
+    /// The normalized, deduplicated values a document is indexed under.
+    pub fn normalized_values(&self, doc: &Value) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .values(doc)
+            .into_iter()
+            .map(|s| self.normalize(s))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     /// The values of this attribute in a document.
@@ -302,6 +333,38 @@ impl<'a> Repo<'a> {
         }
         let doc = self.document(&id, content, &now, &now, 1);
         (id, doc)
+    }
+
+    /// The document and the checks and writes that replace `current`'s content (uncommitted),
+    /// or `None` when the content is what is stored already.
+    pub fn replacement(
+        &self,
+        current: &Stored,
+        content: Map<String, Value>,
+    ) -> ScimResult<Option<(Value, Vec<Check>, Vec<Write>)>> {
+        let id = current.id().to_string();
+        let mut content = content;
+        if let Some(v) = current.doc.get(INTERNAL) {
+            content.insert(INTERNAL.into(), v.clone());
+        }
+        let created = current
+            .doc
+            .pointer("/meta/created")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let now = clock::rfc3339(clock::now_millis());
+        let doc = self.document(&id, content, &created, &now, revision(current.etag()) + 1);
+        if without_meta(&doc) == without_meta(&current.doc) {
+            return Ok(None);
+        }
+        let (mut checks, mut writes) = self.index_changes(&id, Some(&current.doc), Some(&doc))?;
+        checks.push(Check::unchanged(
+            current.entry.key.clone(),
+            Some(&current.entry),
+        ));
+        writes.push(Write::Put(current.entry.key.clone(), encode(&doc)));
+        Ok(Some((doc, checks, writes)))
     }
 
     /// The checks and writes that store a new document and its index entries (uncommitted, so
@@ -522,15 +585,7 @@ impl<'a> Repo<'a> {
         let (mut checks, mut writes) = (Vec::new(), Vec::new());
         for index in self.kind.indexes() {
             let norm = |doc: Option<&Value>| -> Vec<String> {
-                let mut v: Vec<String> = doc
-                    .map(|d| index.values(d))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| index.normalize(s))
-                    .collect();
-                v.sort();
-                v.dedup();
-                v
+                doc.map(|d| index.normalized_values(d)).unwrap_or_default()
             };
             let (before, after) = (norm(old), norm(new));
             for gone in before.iter().filter(|v| !after.contains(v)) {
@@ -562,15 +617,7 @@ impl<'a> Repo<'a> {
     }
 
     fn index_key(&self, index: &IndexDef, id: &str, normalized: &str) -> String {
-        if index.unique {
-            format!("u/{}/{}/{normalized}", self.kind.name(), index.attr)
-        } else {
-            format!(
-                "n/{}/{}/{normalized}{SEP}{id}",
-                self.kind.name(),
-                index.attr
-            )
-        }
+        index.key(self.kind, id, normalized)
     }
 }
 

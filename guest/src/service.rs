@@ -136,7 +136,7 @@ impl<'a> Service<'a> {
         }
         let doc = self.repo(kind).update(id, if_match, |current| {
             let mut c = content.clone();
-            self.sync_roles(Some(current), &mut c)?;
+            self.sync_roles_keeping(Some(current), &mut c)?;
             Ok(Change::Replace(c))
         })?;
         self.present_user(&doc, proj.wants(&self.users, "groups"))

@@ -66,10 +66,46 @@ impl Service<'_> {
         old: Option<&Value>,
         content: &mut Map<String, Value>,
     ) -> ScimResult<()> {
+        self.sync_roles_with(old, content, false)
+    }
+
+    /// [`Self::sync_roles`] for a full replacement (PUT, import): one that mentions no role
+    /// keeps the current one, so IdPs that do not map the role never reset it on each update.
+    pub(crate) fn sync_roles_keeping(
+        &self,
+        old: Option<&Value>,
+        content: &mut Map<String, Value>,
+    ) -> ScimResult<()> {
+        self.sync_roles_with(old, content, true)
+    }
+
+    fn sync_roles_with(
+        &self,
+        old: Option<&Value>,
+        content: &mut Map<String, Value>,
+        keep_unmentioned: bool,
+    ) -> ScimResult<()> {
         let Some(ext) = self.policy.role_extension.clone() else {
             return Ok(());
         };
         let attr = self.policy.role_attribute.clone();
+        if let (true, Some(old_doc)) = (keep_unmentioned, old) {
+            let mentions_ext = content.get(&ext).and_then(|e| e.get(&attr)).is_some();
+            if !mentions_ext && !content.contains_key("roles") {
+                if let Some(role) = old_doc.get(&ext).and_then(|e| e.get(&attr)) {
+                    let ext_obj = content
+                        .entry(ext.clone())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(m) = ext_obj {
+                        m.insert(attr.clone(), role.clone());
+                    }
+                }
+                if let Some(roles) = old_doc.get("roles") {
+                    content.insert("roles".into(), roles.clone());
+                }
+                return Ok(());
+            }
+        }
         let ext_role = |doc: &Map<String, Value>| {
             doc.get(&ext)
                 .and_then(|e| e.get(&attr))

@@ -404,3 +404,26 @@ fn writer_role_lives_in_the_custom_extension() {
         json!(["member", "admin"])
     );
 }
+
+#[test]
+fn a_put_that_does_not_mention_the_role_keeps_it() {
+    let t = Tenant::writer();
+    let ext = "urn:custom:params:scim:schemas:extension:writer:2.0:User";
+    let u = t.ok(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "ada@example.com", ext: {"role": "admin"}})),
+    );
+    let id = u["id"].as_str().unwrap();
+    let put = json!({"userName": "ada@example.com", "name": {"givenName": "Ada"}, "active": true});
+    let after = t.ok("PUT", &format!("/Users/{id}"), Some(put));
+    assert_eq!(
+        after[ext]["role"], "admin",
+        "Okta's full-object PUT without the role keeps it"
+    );
+    let put = json!({"userName": "ada@example.com", ext: {"role": "member"}});
+    assert_eq!(
+        t.ok("PUT", &format!("/Users/{id}"), Some(put))[ext]["role"],
+        "member"
+    );
+}
