@@ -184,7 +184,7 @@ fn resource_route(
     match (rest, method) {
         ([], "GET") => list(svc, req, &[kind]),
         ([], "POST") => {
-            let body = json_body(req)?;
+            let body = scim_body(svc, req, Some(kind))?;
             let proj = projection(req)?;
             let doc = svc.create(kind, &body, &proj)?;
             let out = svc.render(kind, &doc, &proj);
@@ -220,8 +220,8 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
             }
             doc
         }
-        "PUT" => svc.replace(kind, id, &json_body(req)?, if_match, &proj)?,
-        "PATCH" => svc.patch(kind, id, &json_body(req)?, if_match, &proj)?,
+        "PUT" => svc.replace(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?,
+        "PATCH" => svc.patch(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?,
         "DELETE" => {
             svc.delete(kind, id, if_match)?;
             return Ok(Response::empty(204));
@@ -266,7 +266,7 @@ fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResu
 
 /// `POST .search` with a `SearchRequest` body (RFC 7644 §3.4.3).
 fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
-    let body = json_body(req)?;
+    let body = scim_body(svc, req, None)?;
     let obj = body
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
@@ -312,6 +312,13 @@ fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Respon
         excluded_attributes: text("excludedAttributes")?,
     };
     list_with(svc, kinds, &params)
+}
+
+/// The body with identity-provider dialects rewritten to RFC 7644 form ([`crate::dialect`]),
+/// for `kind`'s schema (`None`: a search request).
+fn scim_body(svc: &Service<'_>, req: &Request, kind: Option<Kind>) -> ScimResult<Value> {
+    let rs = kind.map(|k| svc.schema(k));
+    crate::dialect::normalize(json_body(req)?, &req.method, rs, &svc.policy)
 }
 
 /// Parses a JSON request body; accepts `application/scim+json`, `application/json` or none.

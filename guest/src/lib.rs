@@ -8,6 +8,7 @@ pub mod clock;
 #[cfg(target_arch = "wasm32")]
 mod component;
 pub mod diag;
+pub mod dialect;
 pub mod discovery;
 pub mod error;
 #[cfg(feature = "fault-injection")]

@@ -66,6 +66,53 @@ pub struct Policy {
     /// Largest share (percent) by which one request other than an explicit full replace may
     /// shrink a group's membership.
     pub max_group_shrink_percent: u8,
+    /// Which identity-provider dialect rules rewrite request bodies ([`crate::dialect`]).
+    #[serde(default)]
+    pub dialect: Dialect,
+}
+
+/// Per-rule switches of the dialect normaliser ([`crate::dialect`]). Every rule is on by
+/// default: each turns a documented non-RFC request shape from Okta or Microsoft Entra ID into
+/// the RFC operation it means. A rule switched off gives the strict RFC answer instead (a 400).
+/// In a policy object the keys are nested (`{"dialect": {"path-keys": false}}`) or dotted
+/// (`{"dialect.path-keys": false}`); absent keys keep their default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Dialect {
+    /// `"op": "Replace"` (Entra) is taken as `"replace"`.
+    pub capitalised_ops: bool,
+    /// A `remove` of a multi-valued attribute with a `value` list (Entra's default member
+    /// removal) becomes one value-filter removal per listed value. Off: 400, never "remove all".
+    pub remove_with_value: bool,
+    /// Keys of a pathless add/replace value that are paths (`name.givenName`,
+    /// `urn:…:enterprise:2.0:User:employeeNumber`) or schema containers become one operation
+    /// per path (Entra with `aadOptscim062020`).
+    pub path_keys: bool,
+    /// A bare string for a single-valued complex attribute (`manager: "271"`) means
+    /// `{"value": "271"}` (Entra).
+    pub bare_manager: bool,
+    /// `roles` values sent as JSON inside a string (Entra app-role assignments) are parsed.
+    pub json_string_roles: bool,
+    /// `add` with a value-filter path (`phoneNumbers[type eq "work"].value`) updates the
+    /// matching value or creates it (upsert).
+    pub add_filter_upsert: bool,
+    /// A pathless PATCH value's container for a schema the resource type does not have
+    /// (Okta's `urn:okta:custom:group:1.0`) is ignored, as POST and PUT ignore it.
+    pub unknown_extensions: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            capitalised_ops: true,
+            remove_with_value: true,
+            path_keys: true,
+            bare_manager: true,
+            json_string_roles: true,
+            add_filter_upsert: true,
+            unknown_extensions: true,
+        }
+    }
 }
 
 impl Policy {
@@ -86,6 +133,7 @@ impl Policy {
             coerce_boolean_strings: true,
             lenient_filter_values: true,
             max_group_shrink_percent: 100,
+            dialect: Dialect::default(),
         };
         match profile {
             Profile::Standard => standard,
@@ -103,11 +151,12 @@ impl Policy {
     /// Parses the host's policy object: profile defaults overlaid with the keys present.
     pub fn from_json(text: &str) -> ScimResult<Policy> {
         let invalid = |e: String| ScimError::internal(format!("tenant policy is invalid: {e}"));
-        let overrides: Map<String, Value> = if text.trim().is_empty() {
+        let mut overrides: Map<String, Value> = if text.trim().is_empty() {
             Map::new()
         } else {
             serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?
         };
+        let dialect = take_dialect(&mut overrides).map_err(invalid)?;
         let profile: Profile = match overrides.get("profile") {
             Some(p) => serde_json::from_value(p.clone()).map_err(|e| invalid(e.to_string()))?,
             None => Profile::default(),
@@ -117,6 +166,9 @@ impl Policy {
             _ => return Err(invalid("defaults do not serialize".into())),
         };
         merged.extend(overrides);
+        if let Some(Value::Object(d)) = merged.get_mut("dialect") {
+            d.extend(dialect);
+        }
         let policy: Policy =
             serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))?;
         policy.check().map_err(invalid)?;
@@ -172,6 +224,27 @@ impl Policy {
     }
 }
 
+/// Takes the dialect keys out of a policy object, nested or dotted, so that they overlay the
+/// profile's dialect key by key (hosts set policy keys one at a time, as flat dotted keys).
+fn take_dialect(overrides: &mut Map<String, Value>) -> Result<Map<String, Value>, String> {
+    let mut dialect = match overrides.remove("dialect") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err("'dialect' must be an object of rule switches".into()),
+    };
+    let dotted: Vec<String> = overrides
+        .keys()
+        .filter(|k| k.starts_with("dialect."))
+        .cloned()
+        .collect();
+    for key in dotted {
+        if let Some(v) = overrides.remove(&key) {
+            dialect.insert(key["dialect.".len()..].to_string(), v);
+        }
+    }
+    Ok(dialect)
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy::for_profile(Profile::Standard)
@@ -206,5 +279,30 @@ mod tests {
         assert!(Policy::from_json(r#"{"roles":[]}"#).is_err());
         assert!(Policy::from_json(r#"{"default-role":"owner"}"#).is_err());
         assert!(Policy::from_json(r#"{"no-such-key":1}"#).is_err());
+        assert!(Policy::from_json(r#"{"dialect":{"no-such-rule":false}}"#).is_err());
+        assert!(Policy::from_json(r#"{"dialect.no-such-rule":false}"#).is_err());
+        assert!(Policy::from_json(r#"{"dialect":true}"#).is_err());
+        assert!(Policy::from_json(r#"{"dialect.path-keys":"no"}"#).is_err());
+    }
+
+    #[test]
+    fn dialect_rules_default_on_and_switch_off_one_by_one() {
+        for profile in ["standard", "writer"] {
+            let p = Policy::from_json(&format!(r#"{{"profile":"{profile}"}}"#)).unwrap();
+            assert_eq!(p.dialect, Dialect::default());
+            assert!(p.dialect.capitalised_ops && p.dialect.remove_with_value);
+        }
+        let nested = Policy::from_json(r#"{"dialect":{"capitalised-ops":false}}"#).unwrap();
+        let dotted = Policy::from_json(r#"{"dialect.capitalised-ops":false}"#).unwrap();
+        assert_eq!(nested, dotted);
+        assert!(!nested.dialect.capitalised_ops);
+        assert!(nested.dialect.path_keys, "other rules keep their default");
+        // Nested and dotted keys combine.
+        let both = Policy::from_json(
+            r#"{"dialect":{"path-keys":false},"dialect.bare-manager":false,"coerce-boolean-strings":false}"#,
+        )
+        .unwrap();
+        assert!(!both.dialect.path_keys && !both.dialect.bare_manager);
+        assert!(both.dialect.json_string_roles && !both.coerce_boolean_strings);
     }
 }

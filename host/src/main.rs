@@ -1,5 +1,7 @@
 //! The `scimlet` binary: `serve`, `tenant …`, `precompile`.
 
+mod check;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +34,11 @@ enum Command {
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Verify every tenant's store: indexes, membership edges, stamps (exit 1 on a problem).
+    Check {
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Compile the component ahead of time into the cache directory.
     Precompile {
@@ -120,6 +127,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
         Command::Tenant { command } => tenant(command),
+        Command::Check { data } => Ok(check::run(&data.data)?),
         Command::Precompile { data, component } => {
             let started = std::time::Instant::now();
             load_runtime(&data, &component, Limits::default())?;
