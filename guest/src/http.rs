@@ -341,8 +341,85 @@ fn json_body(req: &Request) -> ScimResult<Value> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&req.body)
+    parse_json(&req.body)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+/// Parses JSON like `serde_json::from_slice` (with its nesting limit), but refuses an object
+/// that names a key twice: serde_json silently keeps the last one, so `{"active": true,
+/// "active": false}` would mean whatever the parser happened to do. SCIM attribute names are
+/// case-insensitive, so `userName` and `USERNAME` are the same key too.
+fn parse_json(body: &[u8]) -> serde_json::Result<Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = strict_json::NoDuplicateKeys.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+mod strict_json {
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// Builds a [`Value`] as its own `Deserialize` does, failing on a repeated object key.
+    pub struct NoDuplicateKeys;
+
+    impl<'de> DeserializeSeed<'de> for NoDuplicateKeys {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for NoDuplicateKeys {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(NoDuplicateKeys)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let (mut object, mut seen) = (Map::new(), HashSet::new());
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.to_lowercase()) {
+                    return Err(de::Error::custom(format!("duplicate key {key:?}")));
+                }
+                let value = map.next_value_seed(NoDuplicateKeys)?;
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
+    }
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding) in a query component.
