@@ -309,7 +309,7 @@ impl<'a> Normaliser<'a> {
         let text = s.clone();
         self.allow(Rule::BooleanStrings, at, || {
             ScimError::invalid_value(format!(
-                "attribute '{at}' must be a boolean, not the string \"{text}\""
+                "{at}: must be a boolean (true or false), not the string \"{text}\""
             ))
         })?;
         *v = Value::Bool(b);
@@ -327,7 +327,7 @@ impl<'a> Normaliser<'a> {
         }
         self.allow(Rule::BareManager, at, || {
             ScimError::invalid_value(format!(
-                "attribute '{at}' takes an object such as {{\"value\": \"<id>\"}}, not a bare value"
+                "{at}: must be an object such as {{\"value\": \"<id>\"}}, not a bare value"
             ))
         })?;
         let mut wrapped = Map::new();
@@ -348,7 +348,7 @@ impl<'a> Normaliser<'a> {
         };
         self.allow(Rule::JsonStringRoles, at, || {
             ScimError::invalid_value(format!(
-                "attribute '{at}' takes role objects, not JSON text inside a string"
+                "{at}: must be role objects such as [{{\"value\": \"admin\"}}], not JSON text inside a string"
             ))
         })?;
         *v = parsed;
@@ -415,7 +415,8 @@ impl<'a> Normaliser<'a> {
             Some(Value::String(s)) => Some(s.trim().to_string()),
             Some(_) => return Ok(vec![Value::Object(o)]),
         };
-        let value = get_ci(&o, "value").cloned();
+        // Taken, not cloned: Entra sends member lists of thousands; the op is rebuilt below.
+        let value = take_ci(&mut o, "value");
         let parts = match (&path, value) {
             (None, Some(Value::Object(v))) if kind != "remove" => self.split_path_keys(v, at)?,
             (_, value) => vec![(path.clone(), value)],
@@ -774,6 +775,11 @@ fn get_ci<'v>(m: &'v Obj, name: &str) -> Option<&'v Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     })
+}
+
+fn take_ci(m: &mut Obj, name: &str) -> Option<Value> {
+    let key = m.keys().find(|k| k.eq_ignore_ascii_case(name))?.clone();
+    m.remove(&key)
 }
 
 fn get_ci_mut<'v>(m: &'v mut Obj, name: &str) -> Option<&'v mut Value> {
