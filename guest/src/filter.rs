@@ -1792,6 +1792,19 @@ mod tests {
         arb_logic(prop_oneof![3 => arb_leaf(), 1 => value_path], 5, 24)
     }
 
+    /// Found by fuzzing: number literals beyond f64's exact range must print as text that
+    /// parses back to the very same number (serde_json's `float_roundtrip`).
+    #[test]
+    fn long_number_literals_round_trip() {
+        for text in [
+            "e eq -330012919400065614333333333333333333333333338",
+            "members[value eq 11111111111110.555554]",
+        ] {
+            let f = parse(text).unwrap();
+            assert_eq!(parse(&f.to_string()), Ok(f), "{text}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
