@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of the guest for SECONDS each (default 60), starting from the
+# committed seeds (seeds/TARGET) plus the corpus earlier runs grew (corpus/TARGET, not committed).
+# Installs what it needs: the nightly toolchain (cargo-fuzz needs it) and cargo-fuzz itself.
+# A crash leaves its input in artifacts/TARGET/ and makes this script exit non-zero after the
+# other targets have run. Summary lines (executions, seconds, corpus size) go to stdout.
+set -euo pipefail
+cd "$(dirname "$0")"
+budget="${1:-60}"
+
+rustup run nightly rustc --version >/dev/null 2>&1 ||
+  rustup toolchain install nightly --profile minimal
+cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+# Builds of their own (sanitizer flags differ from the workspace's): keep them out of the
+# workspace target dir that CI shares between runs, but cache them the same way.
+target_dir="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:+$CARGO_TARGET_DIR/fuzz}}"
+target_dir="${target_dir:-$PWD/target}"
+unset CARGO_TARGET_DIR
+logs="$target_dir/logs"
+mkdir -p "$logs"
+
+failed=()
+for target in $(cargo +nightly fuzz list --fuzz-dir .); do
+  mkdir -p "corpus/$target" "artifacts/$target"
+  # The guest is safe Rust: no sanitizer, which doubles the execution rate; overflow checks
+  # and debug assertions stay on. A 10 s input is a hang (a denial of service), so a failure.
+  if cargo +nightly fuzz run --fuzz-dir . --sanitizer none --target-dir "$target_dir" \
+    "$target" "corpus/$target" "seeds/$target" -- \
+    -max_total_time="$budget" -timeout=10 -dict=scim.dict -print_final_stats=1 \
+    -artifact_prefix="artifacts/$target/" >"$logs/$target.log" 2>&1; then
+    status=ok
+  else
+    status=FAILED
+    failed+=("$target")
+    tail -n 40 "$logs/$target.log"
+  fi
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$target.log" | tail -1)
+  secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$logs/$target.log" | tail -1)
+  echo "fuzz $target: $status, ${runs:-?} executions in ${secs:-?} s, corpus $(ls "corpus/$target" | wc -l) inputs"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz targets with findings: ${failed[*]} (inputs in guest/fuzz/artifacts/)" >&2
+  exit 1
+fi
