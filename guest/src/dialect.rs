@@ -424,8 +424,9 @@ impl<'a> Normaliser<'a> {
         let mut out = Vec::with_capacity(parts.len());
         for (path, mut value) in parts {
             let target = path.as_deref().and_then(|p| self.target(p));
+            // Logs and errors name the attribute, never a filter: its literals are user data.
             let label = match &path {
-                Some(p) => format!("{at} ({p})"),
+                Some(p) => format!("{at} ({})", p.split('[').next().unwrap_or_default()),
                 None => at.to_string(),
             };
             if let Some(v) = value.as_mut() {
@@ -1368,15 +1369,19 @@ mod tests {
         let p = policy("");
         let ops = patch(json!([
             {"op": "Replace", "path": "active", "value": "False"},
-            {"op": "Replace", "path": "displayName", "value": "Secret Name"}
+            {"op": "Replace", "path": "displayName", "value": "Secret Name"},
+            {"op": "add", "path": "emails[value eq \"secret@x\"].primary", "value": "True"}
         ]));
         normalize(ops, "PATCH", Some(&users(&p)), &p).unwrap();
         let log = LOG.with(|l| l.borrow().clone());
-        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log.len(), 3, "{log:?}");
         assert!(log[0].contains("'capitalised-ops'") && log[0].contains("Operations[0].op"));
         assert!(log[0].contains("Operations[1].op"), "{log:?}");
         assert!(log[1].contains("'boolean-strings'") && log[1].contains("active"));
-        assert!(log.iter().all(|l| !l.contains("Secret")), "{log:?}");
+        assert!(log[1].contains("Operations[2] (emails)"), "{log:?}");
+        assert!(log[2].contains("'add-filter-upsert'"), "{log:?}");
+        let secret = |l: &String| l.contains("Secret") || l.contains("secret@x");
+        assert!(!log.iter().any(secret), "{log:?}");
     }
 
     // ---- shapes that need no rule (RFC 7643/7644 already allow them) ----
