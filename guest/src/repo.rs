@@ -242,6 +242,9 @@ impl Plan {
     }
 }
 
+/// A new document with the checks and writes that store it in place of the current one.
+pub type Replacement = (Value, Vec<Check>, Vec<Write>);
+
 /// What a mutation did.
 pub struct Outcome {
     /// The document after the mutation (`None` once deleted).
@@ -341,7 +344,7 @@ impl<'a> Repo<'a> {
         &self,
         current: &Stored,
         content: Map<String, Value>,
-    ) -> ScimResult<Option<(Value, Vec<Check>, Vec<Write>)>> {
+    ) -> ScimResult<Option<Replacement>> {
         let id = current.id().to_string();
         let mut content = content;
         if let Some(v) = current.doc.get(INTERNAL) {

@@ -1,6 +1,7 @@
 //! SCIM operations on Users and Groups (RFC 7644 §3.3–3.6), independent of HTTP: used by the
 //! HTTP handler and by the typed WIT exports alike.
 
+use std::cell::OnceCell;
 use std::cmp::Ordering;
 
 use serde_json::{json, Value};
@@ -19,9 +20,11 @@ pub struct Service<'a> {
     store: &'a dyn Store,
     pub base_url: String,
     pub policy: Policy,
-    users: ResourceSchema,
-    groups: ResourceSchema,
-    roles: ResourceSchema,
+    // Built on first use: a request that needs no schema (discovery of one document, a 404)
+    // does not pay for building all of them, and a component instance lives for one request.
+    users: OnceCell<ResourceSchema>,
+    groups: OnceCell<ResourceSchema>,
+    roles: OnceCell<ResourceSchema>,
 }
 
 /// Parameters of a list or search request, as the client sent them.
@@ -49,29 +52,32 @@ impl<'a> Service<'a> {
         Ok(Service {
             store,
             base_url: base_url.trim_end_matches('/').to_string(),
-            users: policy.user_schema(),
-            groups: policy.group_schema(),
-            roles: ResourceSchema::new(
-                "Role",
-                "/Roles",
-                "Roles users of this organization can hold",
-                crate::schema::role_schema(),
-                Vec::new(),
-            ),
+            users: OnceCell::new(),
+            groups: OnceCell::new(),
+            roles: OnceCell::new(),
             policy,
         })
     }
 
     pub fn schema(&self, kind: Kind) -> &ResourceSchema {
         match kind {
-            Kind::User => &self.users,
-            Kind::Group => &self.groups,
+            Kind::User => self.users.get_or_init(|| self.policy.user_schema()),
+            Kind::Group => self.groups.get_or_init(|| self.policy.group_schema()),
         }
     }
 
     /// The read-only Role resource type.
     pub fn role_schema(&self) -> &ResourceSchema {
-        &self.roles
+        self.roles.get_or_init(|| {
+            let description = "Roles users of this organization can hold";
+            ResourceSchema::new(
+                "Role",
+                "/Roles",
+                description,
+                crate::schema::role_schema(),
+                Vec::new(),
+            )
+        })
     }
 
     fn repo(&self, kind: Kind) -> Repo<'_> {
@@ -97,7 +103,7 @@ impl<'a> Service<'a> {
         match kind {
             Kind::User => {
                 let doc = self.create_user(body)?;
-                self.present_user(&doc, proj.wants(&self.users, "groups"))
+                self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
             }
             Kind::Group => self.create_group(body, proj),
         }
@@ -107,7 +113,7 @@ impl<'a> Service<'a> {
         match kind {
             Kind::User => {
                 let doc = self.repo(kind).get_existing(id)?.doc;
-                self.present_user(&doc, proj.wants(&self.users, "groups"))
+                self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
             }
             Kind::Group => self.get_group(id, proj),
         }
@@ -126,7 +132,7 @@ impl<'a> Service<'a> {
             self.replace_group(id, body, if_match)?;
             return self.get_group(id, proj);
         }
-        let content = resource::normalize_input(body, &self.users, self.rules())?;
+        let content = resource::normalize_input(body, self.schema(Kind::User), self.rules())?;
         if let Some(other) = body.get("id").and_then(Value::as_str) {
             if other != id {
                 return Err(ScimError::mutability(format!(
@@ -139,7 +145,7 @@ impl<'a> Service<'a> {
             self.sync_roles_keeping(Some(current), &mut c)?;
             Ok(Change::Replace(c))
         })?;
-        self.present_user(&doc, proj.wants(&self.users, "groups"))
+        self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
     }
 
     /// PATCH: all operations apply, or none (RFC 7644 §3.5.2).
@@ -155,7 +161,7 @@ impl<'a> Service<'a> {
             self.patch_group(id, body, if_match)?;
             return self.get_group(id, proj);
         }
-        let rs = &self.users;
+        let rs = self.schema(Kind::User);
         let ops = patch::parse_request(body, rs)?;
         let doc = self.repo(kind).update(id, if_match, |current| {
             let mut doc = current.clone();
@@ -166,7 +172,7 @@ impl<'a> Service<'a> {
             self.sync_roles(Some(current), &mut c)?;
             Ok(Change::Replace(c))
         })?;
-        self.present_user(&doc, proj.wants(&self.users, "groups"))
+        self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
     }
 
     pub fn delete(&self, kind: Kind, id: &str, if_match: Option<&str>) -> ScimResult<()> {
