@@ -16,6 +16,7 @@ pub mod fault;
 pub mod filter;
 pub mod groups;
 pub mod http;
+pub mod import;
 pub mod members;
 pub mod patch;
 pub mod policy;
