@@ -87,10 +87,30 @@ impl Response {
 pub fn handle(store: &dyn Store, req: &Request) -> Response {
     #[cfg(feature = "fault-injection")]
     crate::fault::maybe_inject(req.header("x-scimlet-fault"));
-    match route(store, req) {
+    let resp = match route(store, req) {
         Ok(resp) => resp,
         Err(e) => Response::error(&e),
+    };
+    with_audit_record(store, req, resp)
+}
+
+/// Attaches the provisioning record of a write (see [`crate::audit`]).
+fn with_audit_record(store: &dyn Store, req: &Request, resp: Response) -> Response {
+    if !matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        return resp;
     }
+    let Ok(svc) = Service::new(store, &req.base_url, &req.policy) else {
+        return resp;
+    };
+    match crate::audit::record(&svc, req, &resp) {
+        Some(rec) => resp.with_header(crate::audit::HEADER, &rec.to_string()),
+        None => resp,
+    }
+}
+
+/// The request body after dialect normalisation, as the operation applied it.
+pub(crate) fn normalized_body(svc: &Service<'_>, req: &Request, kind: Kind) -> ScimResult<Value> {
+    scim_body(svc, req, Some(kind))
 }
 
 fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {

@@ -27,3 +27,4 @@ pub mod schema;
 pub mod service;
 pub mod store;
 pub mod users;
+pub mod audit;

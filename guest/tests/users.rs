@@ -427,3 +427,38 @@ fn a_put_that_does_not_mention_the_role_keeps_it() {
         "member"
     );
 }
+
+#[test]
+fn writes_carry_a_provisioning_record_without_secrets() {
+    let t = Tenant::new();
+    let resp = t.call(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "ada", "password": "hunter2"})),
+        &[],
+    );
+    let rec: Value = serde_json::from_str(header(&resp, "x-scimlet-audit").unwrap()).unwrap();
+    assert_eq!(
+        (
+            rec["action"].as_str(),
+            rec["resource"].as_str(),
+            rec["userName"].as_str()
+        ),
+        (Some("create"), Some("User"), Some("ada"))
+    );
+    assert!(!rec.to_string().contains("hunter2"));
+    let id = rec["id"].as_str().unwrap().to_string();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let resp = t.call("PATCH", &format!("/Users/{id}"), Some(patch), &[]);
+    let rec: Value = serde_json::from_str(header(&resp, "x-scimlet-audit").unwrap()).unwrap();
+    assert_eq!(
+        rec["operations"][0],
+        json!({"op": "replace", "path": "active", "value": false}),
+        "the normalised operation"
+    );
+    let resp = t.call("DELETE", "/Users/nope", None, &[]);
+    let rec: Value = serde_json::from_str(header(&resp, "x-scimlet-audit").unwrap()).unwrap();
+    assert_eq!(rec["error"]["detail"], "User 'nope' not found");
+    assert!(header(&t.call("GET", "/Users", None, &[]), "x-scimlet-audit").is_none());
+}
