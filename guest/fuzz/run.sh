@@ -28,7 +28,7 @@ for target in $(cargo +nightly fuzz list --fuzz-dir .); do
   if cargo +nightly fuzz run --fuzz-dir . --sanitizer none --target-dir "$target_dir" \
     "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$budget" -timeout=10 -dict=scim.dict -print_final_stats=1 \
-    -artifact_prefix="artifacts/$target/" >"$logs/$target.log" 2>&1; then
+    >"$logs/$target.log" 2>&1; then
     status=ok
   else
     status=FAILED

@@ -32,7 +32,8 @@ struct Ids {
 
 impl Ids {
     fn fill(&self, text: &str) -> String {
-        text.replace("$UID", &self.user).replace("$GID", &self.group)
+        text.replace("$UID", &self.user)
+            .replace("$GID", &self.group)
     }
 
     fn remember(&mut self, resp: &Response) {
@@ -98,11 +99,7 @@ fn check_response(req: &Request, resp: &Response, policy_ok: bool) {
         || (status == 501 && matches!(first, "Me" | "Bulk"))
         || (status == 500 && !policy_ok);
     let body = resp.json_body();
-    assert!(
-        allowed,
-        "{} {} -> {status}: {body}",
-        req.method, req.path
-    );
+    assert!(allowed, "{} {} -> {status}: {body}", req.method, req.path);
     if status >= 400 {
         assert_eq!(
             body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
@@ -110,7 +107,10 @@ fn check_response(req: &Request, resp: &Response, policy_ok: bool) {
         );
         assert_eq!(body["status"], status.to_string(), "{body}");
     } else if !resp.body.is_empty() {
-        assert!(body.is_object(), "{status} with a body that is not a JSON object");
+        assert!(
+            body.is_object(),
+            "{status} with a body that is not a JSON object"
+        );
     }
 }
 
@@ -138,6 +138,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if policy_ok {
         let problems = verify(&store, &policy);
-        assert!(problems.is_empty(), "store invariants broken: {problems:#?}");
+        assert!(
+            problems.is_empty(),
+            "store invariants broken: {problems:#?}"
+        );
     }
 });
