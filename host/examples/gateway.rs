@@ -14,7 +14,7 @@ use scimlet::{tenants, ScimService, ServiceConfig};
 async fn main() -> anyhow::Result<()> {
     let backend = Arc::new(MemoryBackend::new());
     let (_, token) = tenants::create(backend.as_ref(), "acme", "writer", Some("Everyone"))?;
-    println!("tenant 'acme' token: {token}");
+    println!("tenant 'acme' token: {}", token.token);
 
     let runtime = Runtime::new(EMBEDDED_COMPONENT, None, Limits::default())?;
     let scim = ScimService::new(runtime, backend, ServiceConfig::default());

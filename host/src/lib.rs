@@ -12,6 +12,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
+pub mod config;
+pub mod metrics;
+pub mod native;
 pub mod runtime;
 pub mod service;
 pub mod store;

@@ -1,4 +1,4 @@
-//! The `scimlet` binary: `serve`, `tenant …`, `precompile`.
+//! The `scimlet` binary: `serve`, `tenant …`, `config check`, `precompile`.
 
 mod check;
 
@@ -7,13 +7,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::Context;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::{Control, Handle};
+use clap::{Args, Parser, Subcommand};
+use scimlet::config::{Layer, LogFormat, Settings, StoreKind};
+use scimlet::metrics::{Metrics, CONTENT_TYPE};
 use scimlet::runtime::{Limits, Runtime, EMBEDDED_COMPONENT};
 use scimlet::store::memory::MemoryBackend;
 use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::Backend;
-use scimlet::{tenants, ScimService, ServiceConfig};
+use scimlet::tenants::{self, TokenView};
+use scimlet::{admin, ScimService, ServiceConfig};
 
 #[derive(Parser)]
 #[command(
@@ -28,12 +37,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve SCIM over HTTP at http://ADDR/scim/v2.
+    /// Serve SCIM over HTTP (or HTTPS) at ADDR/scim/v2.
     Serve(ServeArgs),
     /// Manage tenants (one per customer organization).
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Check the settings of `serve`.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Verify every tenant's store: indexes, membership edges, stamps (exit 1 on a problem).
     Check {
@@ -66,39 +80,30 @@ struct ComponentArgs {
     cache_dir: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum StoreKind {
-    Sqlite,
-    Memory,
-}
-
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "SCIMLET_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// TOML file of settings, keys named like the flags; flags and SCIMLET_* variables win.
+    #[arg(long, env = "SCIMLET_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    component: ComponentArgs,
-    /// Storage backend.
-    #[arg(long, value_enum, env = "SCIMLET_STORE", default_value = "sqlite")]
-    store: StoreKind,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "SCIMLET_MAX_BODY_BYTES", default_value_t = 1 << 20)]
-    max_body_bytes: usize,
-    /// Requests served at once; beyond it clients get 503 with Retry-After.
-    #[arg(long, env = "SCIMLET_MAX_CONCURRENCY", default_value_t = 64)]
-    max_concurrency: usize,
-    /// Guest memory cap per request, in MiB.
-    #[arg(long, env = "SCIMLET_GUEST_MEMORY_MIB", default_value_t = 64)]
-    guest_memory_mib: usize,
-    /// Guest CPU deadline per request, in milliseconds.
-    #[arg(long, env = "SCIMLET_GUEST_DEADLINE_MS", default_value_t = 5000)]
-    guest_deadline_ms: u64,
-    /// Public base URL (e.g. https://scim.example.com) for Location headers; default: from Host.
-    #[arg(long, env = "SCIMLET_PUBLIC_URL")]
-    public_url: Option<String>,
+    layer: Layer,
+}
+
+impl ServeArgs {
+    /// Flags and environment over the config file over the defaults, checked.
+    fn settings(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => Layer::from_file(path)?,
+            None => Layer::default(),
+        };
+        Ok(self.layer.over(file).resolve()?)
+    }
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the settings (file, environment, flags) and print the effective ones as TOML.
+    Check(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,34 +125,100 @@ enum TenantCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Print a tenant's effective policy as JSON (every key, profile defaults filled in).
+    Show {
+        /// Tenant name or id.
+        tenant: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set one policy key; VALUE is JSON if it parses (500, true, ["a","b"]), else a string.
+    Set {
+        /// Tenant name or id.
+        tenant: String,
+        key: String,
+        value: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Manage a tenant's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Add a bearer token; prints it alone on the last line (it is shown only now).
+    Add {
+        /// Tenant name or id.
+        tenant: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List a tenant's tokens: id, creation time, revoked (never the tokens themselves).
+    List {
+        /// Tenant name or id.
+        tenant: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a token; requests bearing it get 401 from now on.
+    Revoke {
+        /// Tenant name or id.
+        tenant: String,
+        token_id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    init_tracing();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args),
-        Command::Tenant { command } => tenant(command),
+        Command::Serve(args) => {
+            let settings = args.settings()?;
+            init_tracing(settings.log_format);
+            serve(settings)
+        }
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => config_check(args),
+        Command::Tenant { command } => {
+            init_tracing(log_format_from_env());
+            tenant(command)
+        }
         Command::Check { data } => Ok(check::run(&data.data)?),
         Command::Precompile { data, component } => {
+            init_tracing(log_format_from_env());
             let started = std::time::Instant::now();
-            load_runtime(&data, &component, Limits::default())?;
+            let cache = component
+                .cache_dir
+                .unwrap_or_else(|| data.data.join("cache"));
+            load_runtime(component.component.as_deref(), &cache, Limits::default())?;
             println!("component ready in {:?}", started.elapsed());
             Ok(())
         }
     }
 }
 
-fn init_tracing() {
+/// Commands other than `serve` have no `--log-format`; they follow `SCIMLET_LOG_FORMAT`.
+fn log_format_from_env() -> LogFormat {
+    match std::env::var("SCIMLET_LOG_FORMAT") {
+        Ok(f) if f == "json" => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMLET_LOG")
         .unwrap_or_else(|_| "scimlet=info".into());
-    let json = std::env::var("SCIMLET_LOG_FORMAT").is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }
 
@@ -157,60 +228,168 @@ fn open_sqlite(data: &Path) -> anyhow::Result<SqliteBackend> {
     SqliteBackend::open(&db).with_context(|| format!("open {}", db.display()))
 }
 
-fn load_runtime(
-    data: &DataArgs,
-    component: &ComponentArgs,
-    limits: Limits,
-) -> anyhow::Result<Runtime> {
-    let wasm = match &component.component {
+fn load_runtime(component: Option<&Path>, cache: &Path, limits: Limits) -> anyhow::Result<Runtime> {
+    let wasm = match component {
         Some(path) => {
             std::fs::read(path).with_context(|| format!("read component {}", path.display()))?
         }
         None => EMBEDDED_COMPONENT.to_vec(),
     };
-    let cache = component
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| data.data.join("cache"));
-    Runtime::new(&wasm, Some(&cache), limits)
+    Runtime::new(&wasm, Some(cache), limits)
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let backend: Arc<dyn Backend> = match args.store {
-        StoreKind::Sqlite => Arc::new(open_sqlite(&args.data.data)?),
+/// `config check`: everything `serve` checks before it opens the store and listens.
+fn config_check(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    if let Some((cert, key)) = tls_files(&settings) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(load_tls(cert, key))?;
+    }
+    print!("{}", settings.to_toml());
+    eprintln!("configuration OK");
+    Ok(())
+}
+
+fn tls_files(settings: &Settings) -> Option<(&Path, &Path)> {
+    Some((settings.tls_cert.as_deref()?, settings.tls_key.as_deref()?))
+}
+
+async fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
+    RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "load TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let backend: Arc<dyn Backend> = match settings.store {
+        StoreKind::Sqlite => Arc::new(open_sqlite(&settings.data)?),
         StoreKind::Memory => Arc::new(MemoryBackend::new()),
     };
     ensure_default_tenant(backend.as_ref())?;
     let limits = Limits {
-        memory_bytes: args.guest_memory_mib << 20,
-        cpu_deadline: Duration::from_millis(args.guest_deadline_ms),
+        memory_bytes: settings.guest_memory_mib << 20,
+        cpu_deadline: Duration::from_millis(settings.guest_deadline_ms),
         ..Limits::default()
     };
-    let runtime = load_runtime(&args.data, &args.component, limits)?;
+    let runtime = load_runtime(settings.component.as_deref(), &settings.cache_dir, limits)?;
     let config = ServiceConfig {
-        max_body_bytes: args.max_body_bytes,
-        max_concurrency: args.max_concurrency,
-        public_url: args.public_url.clone(),
+        max_body_bytes: settings.max_body_bytes,
+        max_concurrency: settings.max_concurrency,
+        public_url: settings.public_url.clone(),
+        https: settings.tls_cert.is_some(),
+        request_timeout: Duration::from_millis(settings.request_timeout_ms),
+        tenant_rate_limit: settings.tenant_rate_limit,
         ..ServiceConfig::default()
     };
-    let scim = ScimService::new(runtime, backend, config);
+    let scim = ScimService::new(runtime, backend.clone(), config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
-        let app = axum::Router::new()
-            .route("/healthz", axum::routing::get(|| async { "ok" }))
-            .fallback_service(scim);
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        println!("scimlet serving SCIM at http://{addr}/scim/v2");
-        tracing::info!(%addr, "listening");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        anyhow::Ok(())
+    rt.block_on(run_listeners(settings, scim, backend))
+}
+
+/// Binds every listener, prints their URLs (the admin one first: the SCIM line ends the
+/// banner) and serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+async fn run_listeners(
+    settings: Settings,
+    scim: ScimService,
+    backend: Arc<dyn Backend>,
+) -> anyhow::Result<()> {
+    let tls = match tls_files(&settings) {
+        Some((cert, key)) => Some(load_tls(cert, key).await?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let control = Control::new();
+    let mut servers = tokio::task::JoinSet::new();
+    if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
+        let listener = bind(addr)?;
+        let app = admin::router(backend, token).route("/metrics", metrics_route(scim.metrics()));
+        println!(
+            "scimlet admin API at {scheme}://{}/admin",
+            listener.local_addr()?
+        );
+        servers.spawn(serve_on(listener, app, tls.clone(), control.clone()));
+    }
+    let listener = bind(settings.listen)?;
+    let addr = listener.local_addr()?;
+    println!("scimlet serving SCIM at {scheme}://{addr}/scim/v2");
+    tracing::info!(%addr, "listening");
+    servers.spawn(serve_on(listener, scim_router(scim), tls, control.clone()));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        control.graceful_shutdown(None);
+    });
+    while let Some(done) = servers.join_next().await {
+        done.context("server task failed")??;
+    }
+    Ok(())
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))
+}
+
+/// Serves `app` on `listener` (over TLS when configured) until `control` shuts it down.
+async fn serve_on(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<RustlsConfig>,
+    control: Control,
+) -> anyhow::Result<()> {
+    let handle = Handle::<SocketAddr>::with_control(control);
+    let service = app.into_make_service();
+    match tls {
+        Some(config) => {
+            axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+    }
+    Ok(())
+}
+
+/// SCIM under /scim/v2 plus the operational endpoints.
+fn scim_router(scim: ScimService) -> Router {
+    let probe = scim.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let scim = probe.clone();
+                async move {
+                    match scim.ready().await {
+                        Ok(()) => (StatusCode::OK, "ready".to_string()),
+                        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+                    }
+                }
+            }),
+        )
+        .route("/metrics", metrics_route(scim.metrics()))
+        .fallback_service(scim)
+}
+
+fn metrics_route(metrics: &Metrics) -> axum::routing::MethodRouter {
+    let metrics = metrics.clone();
+    get(move || {
+        let text = metrics.encode();
+        async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response() }
     })
 }
 
@@ -224,7 +403,7 @@ fn ensure_default_tenant(backend: &dyn Backend) -> anyhow::Result<()> {
         "Created tenant '{}'. Its bearer token (shown only now; keep it secret):",
         tenant.name
     );
-    println!("{token}");
+    println!("{}", token.token);
     Ok(())
 }
 
@@ -255,33 +434,83 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
         } => {
             let backend = open_sqlite(&data.data)?;
             let (tenant, token) =
-                match tenants::create(&backend, &name, &profile, default_team.as_deref()) {
-                    Ok(created) => created,
-                    Err(scimlet::store::StoreError::AlreadyExists(_)) => {
-                        bail!("tenant '{name}' already exists")
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                tenants::create(&backend, &name, &profile, default_team.as_deref())?;
             println!(
                 "Created tenant '{}' (id {}, profile {profile}). Bearer token:",
                 tenant.name, tenant.id
             );
-            println!("{token}");
+            println!("{}", token.token);
         }
         TenantCommand::List { data } => {
             let backend = open_sqlite(&data.data)?;
             println!("{:<24} {:<20} {:<10} CREATED", "NAME", "ID", "PROFILE");
             for t in backend.tenants()? {
-                let profile = t
-                    .policy
-                    .get("profile")
-                    .and_then(|p| p.as_str())
-                    .unwrap_or("standard");
+                let view = tenants::TenantView::from(&t);
                 println!(
                     "{:<24} {:<20} {:<10} {}",
-                    t.name, t.id, profile, t.created_at
+                    view.name, view.id, view.profile, view.created
                 );
             }
+        }
+        TenantCommand::Show { tenant, data } => {
+            let backend = open_sqlite(&data.data)?;
+            let policy = tenants::effective_policy(&tenants::find(&backend, &tenant)?)?;
+            println!("{}", serde_json::to_string_pretty(&policy)?);
+        }
+        TenantCommand::Set {
+            tenant,
+            key,
+            value,
+            data,
+        } => {
+            let backend = open_sqlite(&data.data)?;
+            let found = tenants::find(&backend, &tenant)?;
+            let value = tenants::parse_value(&value);
+            let changes = serde_json::Map::from_iter([(key.clone(), value.clone())]);
+            tenants::set_policy(&backend, &found, changes)
+                .with_context(|| format!("{key} was not changed"))?;
+            println!("Set {key} = {value} for tenant '{}'.", found.name);
+        }
+        TenantCommand::Token { command } => token(command)?,
+    }
+    Ok(())
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Add { tenant, data } => {
+            let backend = open_sqlite(&data.data)?;
+            let found = tenants::find(&backend, &tenant)?;
+            let issued = tenants::issue_token(&backend, &found.id)?;
+            println!(
+                "Added token {} to tenant '{}'. Bearer token (shown only now; keep it secret):",
+                issued.id, found.name
+            );
+            println!("{}", issued.token);
+        }
+        TokenCommand::List { tenant, data } => {
+            let backend = open_sqlite(&data.data)?;
+            let found = tenants::find(&backend, &tenant)?;
+            println!("{:<20} {:<22} REVOKED", "ID", "CREATED");
+            for TokenView {
+                id,
+                created,
+                revoked,
+            } in tenants::tokens(&backend, &found)?
+            {
+                let revoked = if revoked { "yes" } else { "no" };
+                println!("{id:<20} {created:<22} {revoked}");
+            }
+        }
+        TokenCommand::Revoke {
+            tenant,
+            token_id,
+            data,
+        } => {
+            let backend = open_sqlite(&data.data)?;
+            let found = tenants::find(&backend, &tenant)?;
+            tenants::revoke_token(&backend, &found, &token_id)?;
+            println!("Revoked token {token_id} of tenant '{}'.", found.name);
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::metrics::{CommitOutcome, FaultKind, Metrics};
 use crate::store::{self as backend, Backend};
 
 mod bindings {
@@ -77,6 +78,15 @@ impl GuestFault {
             GuestFault::Trap(_) | GuestFault::Instantiate(_) => 500,
         }
     }
+
+    /// The `kind` label of `scimlet_guest_faults_total`.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            GuestFault::Timeout => FaultKind::Timeout,
+            GuestFault::OutOfMemory => FaultKind::OutOfMemory,
+            GuestFault::Trap(_) | GuestFault::Instantiate(_) => FaultKind::Trap,
+        }
+    }
 }
 
 /// Per-request host state.
@@ -87,6 +97,7 @@ struct State {
     backend: Arc<dyn Backend>,
     tenant_id: String,
     tenant_name: String,
+    metrics: Metrics,
 }
 
 impl WasiView for State {
@@ -206,9 +217,13 @@ impl store::Host for State {
                 store::Write::Delete(k) => backend::Write::Delete(k),
             })
             .collect();
-        self.backend
-            .commit(&self.tenant_id, &checks, &writes)
-            .map_err(to_wit)
+        let result = self.backend.commit(&self.tenant_id, &checks, &writes);
+        self.metrics.store_commit(match &result {
+            Ok(_) => CommitOutcome::Ok,
+            Err(backend::StoreError::Conflict) => CommitOutcome::Conflict,
+            Err(_) => CommitOutcome::Error,
+        });
+        result.map_err(to_wit)
     }
 }
 
@@ -231,6 +246,7 @@ pub struct Runtime {
     engine: Engine,
     pre: ScimPluginPre<State>,
     limits: Limits,
+    metrics: Metrics,
 }
 
 impl Runtime {
@@ -251,7 +267,19 @@ impl Runtime {
             engine,
             pre,
             limits,
+            metrics: Metrics::new(),
         })
+    }
+
+    /// Counts this runtime's invocations, commits and faults in `metrics` (a runtime starts
+    /// with metrics of its own, which nothing reads).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Runtime {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Serves one request in a fresh instance. Blocking: call it from a blocking thread.
@@ -271,7 +299,9 @@ impl Runtime {
             backend,
             tenant_id: tenant.id.clone(),
             tenant_name: tenant.name.clone(),
+            metrics: self.metrics.clone(),
         };
+        let _in_use = self.metrics.instance_in_use();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let ticks = (self.limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
@@ -283,7 +313,11 @@ impl Runtime {
         let result = plugin
             .scimlet_scim_handler()
             .call_handle(&mut store, &request);
-        result.map_err(|e| classify(&e, store.data().limiter.hit))
+        result.map_err(|e| {
+            let fault = classify(&e, store.data().limiter.hit);
+            self.metrics.guest_fault(fault.kind());
+            fault
+        })
     }
 
     pub fn engine(&self) -> &Engine {

@@ -1,21 +1,33 @@
-//! The embeddable SCIM handle: `http` 1.x request in, response out, with auth, body limits and
-//! back-pressure. The scimlet binary serves it with axum; gateways mount it on a route.
+//! The embeddable SCIM handle: `http` 1.x request in, response out, with auth, body limits,
+//! back-pressure (concurrency limit, per-tenant rate limit, request timeout), request ids, one
+//! log event and metrics per request. The scimlet binary serves it with axum; gateways mount it
+//! on a route.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::header::HeaderName;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
+use rand::Rng;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use crate::metrics::{Metrics, Resource};
 use crate::runtime::{GuestContext, GuestRequest, Runtime};
 use crate::store::{hash_token, Backend, Tenant};
+
+/// The request id header: taken from the client when sane, else generated; always echoed.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// How the handle serves requests.
 #[derive(Debug, Clone)]
@@ -28,6 +40,12 @@ pub struct ServiceConfig {
     pub max_concurrency: usize,
     /// Public base URL (scheme and authority) used in `Location`; derived from `Host` if unset.
     pub public_url: Option<String>,
+    /// Whether clients reach the service over HTTPS (the scheme of URLs derived from `Host`).
+    pub https: bool,
+    /// Longest a request waits for the guest; beyond it 503 with `Retry-After`.
+    pub request_timeout: Duration,
+    /// Requests per second per tenant, in bursts of as many; beyond it 429 with `Retry-After`.
+    pub tenant_rate_limit: Option<NonZeroU32>,
 }
 
 impl Default for ServiceConfig {
@@ -37,6 +55,9 @@ impl Default for ServiceConfig {
             max_body_bytes: 1 << 20,
             max_concurrency: 64,
             public_url: None,
+            https: false,
+            request_timeout: Duration::from_secs(30),
+            tenant_rate_limit: None,
         }
     }
 }
@@ -52,20 +73,29 @@ struct Inner {
     backend: Arc<dyn Backend>,
     config: ServiceConfig,
     permits: Arc<Semaphore>,
+    /// One token bucket per tenant id.
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 /// The response body type.
 pub type ScimBody = Full<Bytes>;
 
 impl ScimService {
+    /// A service counting its requests in the runtime's [`Metrics`].
     pub fn new(runtime: Runtime, backend: Arc<dyn Backend>, config: ServiceConfig) -> ScimService {
-        let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+        let capacity = config.max_concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(capacity));
+        runtime.metrics().set_instance_capacity(capacity);
+        let limiter = config
+            .tenant_rate_limit
+            .map(|n| RateLimiter::keyed(Quota::per_second(n)));
         ScimService {
             inner: Arc::new(Inner {
                 runtime,
                 backend,
                 config,
                 permits,
+                limiter,
             }),
         }
     }
@@ -74,21 +104,58 @@ impl ScimService {
         &self.inner.backend
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        self.inner.runtime.metrics()
+    }
+
+    /// Whether the service can serve: the component is loaded (it is, once this handle exists)
+    /// and the store answers a trivial read within the request timeout.
+    pub async fn ready(&self) -> Result<(), String> {
+        let backend = self.inner.backend.clone();
+        // Any id does: the read only has to reach the store.
+        let read = tokio::task::spawn_blocking(move || backend.tenant("t_0000000000000000"));
+        match tokio::time::timeout(self.inner.config.request_timeout, read).await {
+            Ok(Ok(Ok(_))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(_)) => Err("the store probe failed".into()),
+            Err(_) => Err("the store did not answer in time".into()),
+        }
+    }
+
     /// Serves one SCIM request. Every failure is a SCIM error response; this never panics.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<ScimBody>
+    pub async fn handle<B>(&self, mut req: Request<B>) -> Response<ScimBody>
     where
         B: Body + Send + 'static,
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let request_id = request_id(req.headers());
+        req.headers_mut().insert(REQUEST_ID, request_id.clone());
+        // The path only: the query string may carry personal data (filters on userName).
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let resp = self.serve(req).await;
-        tracing::info!(%method, %path, status = resp.status().as_u16(), latency_us = started.elapsed().as_micros() as u64, "scim request");
+        let tenant = Arc::new(OnceLock::new());
+        let mut resp = self.serve(req, tenant.clone()).await;
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        let resource = strip_base(&path, &self.inner.config.base_path)
+            .map_or(Resource::Other, Resource::of_path);
+        self.metrics().observe_request(resource, status, elapsed);
+        tracing::info!(
+            request_id = request_id.to_str().unwrap_or_default(),
+            tenant = tenant.get().map_or("-", String::as_str),
+            %method,
+            %path,
+            status,
+            latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            "scim request"
+        );
+        resp.headers_mut().insert(REQUEST_ID, request_id);
         resp
     }
 
-    async fn serve<B>(&self, req: Request<B>) -> Response<ScimBody>
+    /// Serves a request; `tenant` receives the tenant's name once the token is resolved.
+    async fn serve<B>(&self, req: Request<B>, tenant: Arc<OnceLock<String>>) -> Response<ScimBody>
     where
         B: Body + Send + 'static,
         B::Data: Send,
@@ -101,14 +168,11 @@ impl ScimService {
         let rel_path = rel_path.to_string();
         let token = bearer_token(req.headers()).map(str::to_string);
         let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
-            let mut resp = error(
+            return retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
-                None,
                 "the server is at capacity; retry shortly",
+                Duration::from_secs(1),
             );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return resp;
         };
         let base_url = self.base_url(&req);
         let (parts, body) = req.into_parts();
@@ -152,26 +216,42 @@ impl ScimService {
             },
         };
         let this = self.clone();
-        let joined = tokio::task::spawn_blocking(move || {
+        // The permit moves into the task: a request that timed out keeps its slot until the
+        // guest really stops (at the latest at its CPU deadline).
+        let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            this.run(token.as_deref(), request)
-        })
-        .await;
-        joined.unwrap_or_else(|_| {
-            error(
+            this.run(token.as_deref(), request, &tenant)
+        });
+        match tokio::time::timeout(inner.config.request_timeout, task).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(_)) => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,
                 "the request handler failed",
-            )
-        })
+            ),
+            Err(_) => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request timed out; retry shortly",
+                Duration::from_secs(1),
+            ),
+        }
     }
 
-    /// Authenticates and runs the guest (blocking).
-    fn run(&self, token: Option<&str>, mut request: GuestRequest) -> Response<ScimBody> {
+    /// Authenticates, applies the tenant's rate limit and runs the guest (blocking).
+    fn run(
+        &self,
+        token: Option<&str>,
+        mut request: GuestRequest,
+        tenant_name: &OnceLock<String>,
+    ) -> Response<ScimBody> {
         let tenant = match self.authenticate(token) {
             Ok(t) => t,
             Err(resp) => return *resp,
         };
+        let _ = tenant_name.set(tenant.name.clone());
+        if let Some(resp) = self.rate_limited(&tenant) {
+            return resp;
+        }
         request.ctx.policy = tenant.policy.to_string();
         match self
             .inner
@@ -186,6 +266,18 @@ impl ScimService {
                 error(status, None, &fault.to_string())
             }
         }
+    }
+
+    /// A 429 when the tenant has used up its bucket.
+    fn rate_limited(&self, tenant: &Tenant) -> Option<Response<ScimBody>> {
+        let limiter = self.inner.limiter.as_ref()?;
+        let not_until = limiter.check_key(&tenant.id).err()?;
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        Some(retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests for this tenant; retry after the time in Retry-After",
+            wait,
+        ))
     }
 
     fn authenticate(&self, token: Option<&str>) -> Result<Tenant, Box<Response<ScimBody>>> {
@@ -227,7 +319,12 @@ impl ScimService {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
-        let scheme = req.uri().scheme_str().unwrap_or("http");
+        let default_scheme = if self.inner.config.https {
+            "https"
+        } else {
+            "http"
+        };
+        let scheme = req.uri().scheme_str().unwrap_or(default_scheme);
         format!("{scheme}://{host}{base_path}")
     }
 }
@@ -253,6 +350,31 @@ fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
         None => value,
     };
     (!token.is_empty()).then_some(token)
+}
+
+/// The client's request id if it is sane (1 to 128 visible ASCII characters of a safe set, so it
+/// can go into logs as is), else a new random one.
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    let sane = |v: &&HeaderValue| {
+        let b = v.as_bytes();
+        (1..=128).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:/+=@".contains(c))
+    };
+    if let Some(v) = headers.get(REQUEST_ID).filter(sane) {
+        return v.clone();
+    }
+    let id = format!("{:032x}", rand::rng().random::<u128>());
+    HeaderValue::try_from(id).expect("hex is a valid header value")
+}
+
+/// A SCIM error telling the client when to retry (whole seconds, at least one).
+fn retry_later(status: StatusCode, detail: &str, after: Duration) -> Response<ScimBody> {
+    let mut resp = error(status, None, detail);
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
 }
 
 fn guest_response(resp: crate::runtime::GuestResponse) -> Response<ScimBody> {
@@ -318,6 +440,34 @@ mod tests {
         assert_eq!(strip_base("/scim/v2/Users", "/scim/v2"), Some("/Users"));
         assert_eq!(strip_base("/scim/v2", "/scim/v2/"), Some("/"));
         assert_eq!(strip_base("/scim/v2x/Users", "/scim/v2"), None);
+    }
+
+    #[test]
+    fn sane_request_ids_are_kept_and_others_replaced() {
+        let mut h = http::HeaderMap::new();
+        let generated = request_id(&h);
+        assert_eq!(generated.len(), 32);
+        assert_ne!(generated, request_id(&h));
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123_x.y:z"));
+        assert_eq!(request_id(&h), "abc-123_x.y:z");
+        for bad in ["has space", "quote\"", ""] {
+            h.insert(REQUEST_ID, HeaderValue::from_str(bad).unwrap());
+            assert_ne!(request_id(&h), bad);
+        }
+        h.insert(REQUEST_ID, HeaderValue::from_str(&"a".repeat(129)).unwrap());
+        assert_eq!(request_id(&h).len(), 32);
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let resp = retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow down",
+            Duration::from_millis(1200),
+        );
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
+        let resp = retry_later(StatusCode::TOO_MANY_REQUESTS, "slow down", Duration::ZERO);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -136,3 +136,119 @@ fn a_failed_patch_leaves_membership_untouched() {
     );
     assert_eq!(members(&s, &gid), before);
 }
+
+#[test]
+fn writer_tenants_link_product_teams_created_with_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    let out = crate::support::cli(&[
+        "tenant",
+        "create",
+        "acme",
+        "--profile",
+        "writer",
+        "--default-team",
+        "Staff",
+        "--data",
+        &dir,
+    ]);
+    let token = out.lines().last().unwrap().trim().to_string();
+    crate::support::cli(&["team", "create", "acme", "Sales", "--data", &dir]);
+    let listed = crate::support::cli(&["team", "list", "acme", "--data", &dir]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("Sales") && l.contains(" no ")),
+        "{listed}"
+    );
+
+    let mut s = Server::start_in(data, &[]);
+    s.token = token;
+    let (status, refused) =
+        json(s.send_json("POST", "/Groups", &json!({"displayName": "Marketing"})));
+    assert_eq!(status, 400, "{refused}");
+    let (_, user) = json(s.send_json("POST", "/Users", &json!({"userName": "ada@example.com"})));
+    let uid = user["id"].as_str().unwrap();
+    let (status, linked) = json(s.send_json(
+        "POST",
+        "/Groups",
+        &json!({"displayName": "Sales", "members": [{"value": uid}]}),
+    ));
+    assert_eq!(status, 201, "{linked}");
+    let listed = crate::support::cli(&["team", "list", "acme", "--data", &dir]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("Sales") && l.contains(" yes ") && l.trim_end().ends_with('1')),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().any(|l| l.starts_with("Staff")),
+        "the default team was created on first use: {listed}"
+    );
+}
+
+#[test]
+fn import_is_idempotent_and_export_round_trips() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    crate::support::cli(&[
+        "tenant",
+        "create",
+        "acme",
+        "--profile",
+        "writer",
+        "--data",
+        &dir,
+    ]);
+    let file = data.path().join("people.jsonl");
+    std::fs::write(
+        &file,
+        [
+            r#"{"type":"team","name":"Sales"}"#,
+            r#"{"type":"user","userName":"ada@example.com","givenName":"Ada","email":"ada@example.com","role":"admin","teams":["Sales"]}"#,
+            r#"{"type":"user","userName":"bob@example.com","active":false}"#,
+            r#"{"type":"user"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::support::BIN)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let first = run(&["import", "acme", &file, "--data", &dir]);
+    assert!(
+        !first.status.success(),
+        "a bad row makes the run fail after importing the rest"
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("people.jsonl:4:"),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("3 created"),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let second = run(&["import", "acme", &file, "--data", &dir]);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("0 created, 0 updated, 3 unchanged"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    let exported = crate::support::cli(&["export", "acme", "--data", &dir]);
+    assert!(
+        exported.contains(r#""userName":"ada@example.com""#)
+            && exported.contains(r#""teams":["Sales"]"#),
+        "{exported}"
+    );
+    let back = data.path().join("back.jsonl");
+    std::fs::write(&back, &exported).unwrap();
+    let again = crate::support::cli(&["import", "acme", back.to_str().unwrap(), "--data", &dir]);
+    assert!(again.contains("0 created, 0 updated"), "{again}");
+}

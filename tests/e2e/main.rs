@@ -3,5 +3,6 @@
 mod support;
 
 mod foundation;
+mod operations;
 mod vectors;
 mod reliability;

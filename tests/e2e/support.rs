@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -18,6 +18,8 @@ pub struct Server {
     pub token: String,
     _data: tempfile::TempDir,
     client: Client,
+    /// Every stdout line up to and including the "serving SCIM" one.
+    banner: Vec<String>,
 }
 
 /// Compiled components are cached across tests so that each start is fast.
@@ -32,21 +34,33 @@ impl Server {
     }
 
     pub fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
+        Self::start_with(data, extra, |_| {})
+    }
+
+    /// Like `start_in`, with `configure` adjusting the command (environment, stderr) first.
+    pub fn start_with(
+        data: tempfile::TempDir,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .arg("--cache-dir")
             .arg(cache_dir())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start scimlet");
+            .stderr(Stdio::null());
+        configure(&mut command);
+        let mut child = command.spawn().expect("start scimlet");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let (mut token, mut base) = (String::new(), String::new());
         let mut expect_token = false;
+        let mut banner = Vec::new();
         for line in lines.by_ref() {
             let line = line.expect("read stdout");
+            banner.push(line.clone());
             if expect_token {
                 token = line.trim().to_string();
                 expect_token = false;
@@ -70,7 +84,26 @@ impl Server {
             token,
             _data: data,
             client,
+            banner,
         }
+    }
+
+    /// The stdout lines printed before the server started serving.
+    pub fn banner(&self) -> &[String] {
+        &self.banner
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the server process to exit by itself.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.child.wait().expect("wait for scimlet")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,6 +149,11 @@ pub fn cli(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the CLI and returns its output, successful or not.
+pub fn cli_output(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run scimlet")
 }
 
 /// Status and JSON body of a response, asserting the SCIM media type when there is a body.

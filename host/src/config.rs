@@ -1,0 +1,319 @@
+//! Settings of `scimlet serve`, in layers: command-line flags over `SCIMLET_*` environment
+//! variables (both read by clap into one [`Layer`]) over a TOML file (another [`Layer`], keys
+//! named like the flags) over the defaults. [`Layer::resolve`] fills in the defaults and checks
+//! the result.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Storage backend of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Sqlite,
+    Memory,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Why the settings are unusable; the messages are meant for operators.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One layer of settings: every key optional, so that unset keys fall through to the next
+/// layer. Defaults are in [`Layer::resolve`] (and in brackets in the help text).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Layer {
+    /// Address to serve SCIM on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SCIMLET_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory; the SQLite store lives inside [default: ./scimlet-data].
+    #[arg(long, env = "SCIMLET_DATA")]
+    pub data: Option<PathBuf>,
+    /// Storage backend [default: sqlite].
+    #[arg(long, value_enum, env = "SCIMLET_STORE")]
+    pub store: Option<StoreKind>,
+    /// Load this SCIM component instead of the embedded one.
+    #[arg(long, env = "SCIMLET_COMPONENT")]
+    pub component: Option<PathBuf>,
+    /// Where compiled components (.cwasm) are cached [default: DATA/cache].
+    #[arg(long, env = "SCIMLET_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Largest accepted request body, in bytes [default: 1048576].
+    #[arg(long, env = "SCIMLET_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Requests served at once; beyond it clients get 503 with Retry-After [default: 64].
+    #[arg(long, env = "SCIMLET_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<usize>,
+    /// Guest memory cap per request, in MiB [default: 64].
+    #[arg(long, env = "SCIMLET_GUEST_MEMORY_MIB")]
+    pub guest_memory_mib: Option<usize>,
+    /// Guest CPU deadline per request, in milliseconds [default: 5000].
+    #[arg(long, env = "SCIMLET_GUEST_DEADLINE_MS")]
+    pub guest_deadline_ms: Option<u64>,
+    /// Longest a request may take, in milliseconds; beyond it 503 with Retry-After
+    /// [default: 30000].
+    #[arg(long, env = "SCIMLET_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Requests per second each tenant may make, in bursts of as many; beyond it 429 with
+    /// Retry-After [default: unlimited].
+    #[arg(long, env = "SCIMLET_TENANT_RATE_LIMIT")]
+    pub tenant_rate_limit: Option<NonZeroU32>,
+    /// Public base URL (e.g. https://scim.example.com) for Location headers; default: from Host.
+    #[arg(long, env = "SCIMLET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Address to serve the admin API on (off unless given; needs an admin token).
+    #[arg(long, env = "SCIMLET_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token of the admin API (at least 16 characters); prefer the environment variable
+    /// or the config file, which other users of the machine cannot see in the process list.
+    #[arg(long, env = "SCIMLET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, env = "SCIMLET_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SCIMLET_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, value_enum, env = "SCIMLET_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Complete, checked settings.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub store: StoreKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<PathBuf>,
+    pub cache_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub max_concurrency: usize,
+    pub guest_memory_mib: usize,
+    pub guest_deadline_ms: u64,
+    pub request_timeout_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_rate_limit: Option<NonZeroU32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "redacted")]
+    pub admin_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    pub log_format: LogFormat,
+}
+
+/// The shortest admin token accepted: shorter ones are guessable.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+impl Layer {
+    /// Reads a TOML file of settings; unknown keys and bad values are errors.
+    pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// This layer with its unset keys taken from `lower`.
+    pub fn over(self, lower: Layer) -> Layer {
+        Layer {
+            listen: self.listen.or(lower.listen),
+            data: self.data.or(lower.data),
+            store: self.store.or(lower.store),
+            component: self.component.or(lower.component),
+            cache_dir: self.cache_dir.or(lower.cache_dir),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_concurrency: self.max_concurrency.or(lower.max_concurrency),
+            guest_memory_mib: self.guest_memory_mib.or(lower.guest_memory_mib),
+            guest_deadline_ms: self.guest_deadline_ms.or(lower.guest_deadline_ms),
+            request_timeout_ms: self.request_timeout_ms.or(lower.request_timeout_ms),
+            tenant_rate_limit: self.tenant_rate_limit.or(lower.tenant_rate_limit),
+            public_url: self.public_url.or(lower.public_url),
+            admin_listen: self.admin_listen.or(lower.admin_listen),
+            admin_token: self.admin_token.or(lower.admin_token),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            log_format: self.log_format.or(lower.log_format),
+        }
+    }
+
+    /// Fills in the defaults and checks the combination.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let data = self.data.unwrap_or_else(|| PathBuf::from("./scimlet-data"));
+        let settings = Settings {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            cache_dir: self.cache_dir.unwrap_or_else(|| data.join("cache")),
+            data,
+            store: self.store.unwrap_or(StoreKind::Sqlite),
+            component: self.component,
+            max_body_bytes: self.max_body_bytes.unwrap_or(1 << 20),
+            max_concurrency: self.max_concurrency.unwrap_or(64),
+            guest_memory_mib: self.guest_memory_mib.unwrap_or(64),
+            guest_deadline_ms: self.guest_deadline_ms.unwrap_or(5000),
+            request_timeout_ms: self.request_timeout_ms.unwrap_or(30_000),
+            tenant_rate_limit: self.tenant_rate_limit,
+            public_url: self.public_url,
+            admin_listen: self.admin_listen,
+            admin_token: self.admin_token,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            log_format: self.log_format.unwrap_or_default(),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+}
+
+impl Settings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.max_concurrency == 0 {
+            return invalid("max-concurrency must be at least 1");
+        }
+        if self.request_timeout_ms == 0 || self.guest_deadline_ms == 0 {
+            return invalid("request-timeout-ms and guest-deadline-ms must be at least 1");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls-cert and tls-key go together: give both or neither");
+        }
+        if self.admin_listen.is_some() && self.admin_token.is_none() {
+            return invalid("admin-listen needs admin-token (or SCIMLET_ADMIN_TOKEN)");
+        }
+        if let Some(token) = &self.admin_token {
+            if token.trim().chars().count() < MIN_ADMIN_TOKEN_LEN {
+                return Err(ConfigError::Invalid(format!(
+                    "admin-token must be at least {MIN_ADMIN_TOKEN_LEN} characters"
+                )));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid("public-url must start with http:// or https://");
+            }
+        }
+        for (key, file) in [
+            ("component", &self.component),
+            ("tls-cert", &self.tls_cert),
+            ("tls-key", &self.tls_key),
+        ] {
+            if let Some(path) = file {
+                std::fs::File::open(path).map_err(|e| {
+                    ConfigError::Invalid(format!("{key} {} is unreadable: {e}", path.display()))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings as a TOML config file, with the admin token redacted.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the settings: {e}\n"))
+    }
+}
+
+fn redacted<S: Serializer>(token: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match token {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(toml_text: &str) -> Result<Layer, String> {
+        toml::from_str(toml_text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn upper_layers_win_and_unset_keys_fall_through() {
+        let file = layer("listen = \"0.0.0.0:9000\"\nmax-concurrency = 8\n").unwrap();
+        let flags = Layer {
+            max_concurrency: Some(2),
+            ..Layer::default()
+        };
+        let s = flags.over(file).resolve().unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.max_concurrency, 2);
+        assert_eq!(s.request_timeout_ms, 30_000);
+        assert_eq!(s.cache_dir, Path::new("./scimlet-data/cache"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(layer("max-concurency = 8")
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(layer("max-concurrency = \"many\"").is_err());
+        assert!(layer("store = \"postgres\"").is_err());
+        assert!(layer("tenant-rate-limit = 0").is_err());
+    }
+
+    #[test]
+    fn combinations_are_checked() {
+        let bad = [
+            "tls-cert = \"cert.pem\"",
+            "admin-listen = \"127.0.0.1:9001\"",
+            "admin-token = \"short\"",
+            "max-concurrency = 0",
+            "public-url = \"scim.example.com\"",
+            "component = \"/no/such/component.wasm\"",
+        ];
+        for text in bad {
+            let err = layer(text).unwrap().resolve().unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_printed_settings_redact_the_admin_token_and_parse_back() {
+        let s =
+            layer("admin-listen = \"127.0.0.1:9001\"\nadmin-token = \"0123456789abcdef-secret\"")
+                .unwrap()
+                .resolve()
+                .unwrap();
+        let text = s.to_toml();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("admin-token = \"<redacted>\""), "{text}");
+        let again = layer(&text).unwrap();
+        assert_eq!(again.admin_listen, s.admin_listen);
+        assert_eq!(again.max_body_bytes, Some(1 << 20));
+    }
+}

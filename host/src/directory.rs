@@ -1,0 +1,131 @@
+//! The `team`, `import` and `export` subcommands: the product's own view of its directory.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use scimlet::import::{self, Format};
+use scimlet::store::sqlite::SqliteBackend;
+use scimlet::store::{Backend, Tenant};
+use scimlet::teams;
+
+#[derive(Subcommand)]
+pub enum TeamCommand {
+    /// Create a team in the product (identity providers can then link a group to it by name).
+    Create {
+        /// Tenant name or id.
+        tenant: String,
+        /// Team name.
+        name: String,
+        #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
+        data: PathBuf,
+    },
+    /// List a tenant's teams: name, id, whether an IdP group is linked, member count.
+    List {
+        tenant: String,
+        #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
+        data: PathBuf,
+    },
+}
+
+fn open(data: &Path) -> anyhow::Result<SqliteBackend> {
+    std::fs::create_dir_all(data).with_context(|| format!("create data dir {}", data.display()))?;
+    let db = data.join("scimlet.db");
+    SqliteBackend::open(&db).with_context(|| format!("open {}", db.display()))
+}
+
+fn tenant(backend: &dyn Backend, name: &str) -> anyhow::Result<Tenant> {
+    match backend.tenant(name)? {
+        Some(t) => Ok(t),
+        None => bail!("no tenant '{name}' (see `scimlet tenant list`)"),
+    }
+}
+
+pub fn team(command: TeamCommand) -> anyhow::Result<()> {
+    match command {
+        TeamCommand::Create {
+            tenant: t,
+            name,
+            data,
+        } => {
+            let backend = open(&data)?;
+            let tenant = tenant(&backend, &t)?;
+            let team = teams::create(&backend, &tenant, &name)?;
+            println!(
+                "Created team '{}' (id {}) in tenant '{}'.",
+                team.name, team.id, tenant.name
+            );
+        }
+        TeamCommand::List { tenant: t, data } => {
+            let backend = open(&data)?;
+            let tenant = tenant(&backend, &t)?;
+            println!("{:<32} {:<38} {:<7} MEMBERS", "NAME", "ID", "LINKED");
+            for team in teams::list(&backend, &tenant)? {
+                println!(
+                    "{:<32} {:<38} {:<7} {}",
+                    team.name,
+                    team.id,
+                    if team.linked { "yes" } else { "no" },
+                    team.members
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `scimlet import TENANT FILE`: exits non-zero if any row failed (after importing the rest).
+pub fn import_file(tenant_name: &str, file: &Path, data: &Path) -> anyhow::Result<()> {
+    let backend = open(data)?;
+    let tenant = tenant(&backend, tenant_name)?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let started = std::time::Instant::now();
+    let report = import::import_file(&backend, &tenant, file, |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for (line, why) in &report.failed {
+        eprintln!("{}:{line}: {why}", file.display());
+    }
+    let rows = report.created + report.updated + report.unchanged;
+    println!(
+        "imported {rows} rows into '{}' in {:.2?}: {} created, {} updated, {} unchanged, {} failed",
+        tenant.name,
+        started.elapsed(),
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.failed.len()
+    );
+    if !report.failed.is_empty() {
+        bail!(
+            "{} rows were not imported (listed above with their line numbers)",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// `scimlet export TENANT`: JSON lines (or CSV) on stdout, the format `import` reads.
+pub fn export(tenant_name: &str, csv: bool, data: &Path) -> anyhow::Result<()> {
+    let backend = open(data)?;
+    let tenant = tenant(&backend, tenant_name)?;
+    let format = if csv { Format::Csv } else { Format::JsonLines };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    import::export(&backend, &tenant, format, &mut out)?;
+    Ok(())
+}

@@ -1,0 +1,811 @@
+//! Operating scimlet: tokens, tenant isolation, limits and back-pressure, request ids, probes,
+//! metrics, logs, configuration, the admin API, TLS and graceful shutdown.
+
+use std::process::Stdio;
+use std::thread;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+
+use crate::support::{assert_scim_error, cli, cli_output, json, Server};
+
+const ADMIN_TOKEN: &str = "admin-0123456789abcdef-e2e";
+const FAULT_COMPONENT: &str = env!("SCIMLET_FAULT_COMPONENT");
+
+/// `http://127.0.0.1:PORT`, where the operational endpoints live.
+fn root(s: &Server) -> String {
+    s.base.trim_end_matches("/scim/v2").to_string()
+}
+
+fn data_arg(s: &Server) -> String {
+    s.data_dir().to_str().unwrap().to_string()
+}
+
+/// The token printed alone on the last stdout line.
+fn last_line(out: &str) -> String {
+    out.lines().last().unwrap().trim().to_string()
+}
+
+fn get_as(s: &Server, token: &str, path: &str) -> (u16, Value) {
+    json(s.raw().get(s.url(path)).bearer_auth(token).send().unwrap())
+}
+
+fn metrics(s: &Server) -> String {
+    s.raw()
+        .get(format!("{}/metrics", root(s)))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// Waits (bounded) until `n` guest invocations are running, as the server reports it.
+fn wait_for_instances_in_use(s: &Server, n: u32) {
+    let needle = format!("scimlet_instances_in_use {n}\n");
+    for _ in 0..800 {
+        if metrics(s).contains(&needle) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the server never had {n} guest invocations in flight");
+}
+
+fn retry_after(resp: &Response) -> u64 {
+    resp.headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds")
+}
+
+fn new_user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Grace", "familyName": "Hopper"},
+    })
+}
+
+#[test]
+fn a_revoked_token_gets_401_while_another_token_of_the_tenant_still_works() {
+    let s = Server::start(&[]);
+    let data = data_arg(&s);
+    let second = last_line(&cli(&[
+        "tenant", "token", "add", "default", "--data", &data,
+    ]));
+    assert!(second.starts_with("scimlet_") && second != s.token);
+    assert_eq!(get_as(&s, &second, "/Users").0, 200);
+    assert_eq!(get_as(&s, &s.token, "/Users").0, 200);
+
+    let listed = cli(&["tenant", "token", "list", "default", "--data", &data]);
+    assert!(
+        !listed.contains(&s.token) && !listed.contains(&second),
+        "{listed}"
+    );
+    let ids: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|id| id.starts_with("k_"))
+        .collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    // Oldest first: the first id is the token printed at the first start.
+    cli(&[
+        "tenant", "token", "revoke", "default", ids[0], "--data", &data,
+    ]);
+
+    let (status, body) = get_as(&s, &s.token, "/Users");
+    assert_eq!(status, 401);
+    assert_scim_error(&body, 401, None);
+    assert_eq!(get_as(&s, &second, "/Users").0, 200);
+    let listed = cli(&["tenant", "token", "list", "default", "--data", &data]);
+    let revoked: Vec<&str> = listed.lines().filter(|l| l.ends_with("yes")).collect();
+    assert_eq!(revoked.len(), 1, "{listed}");
+    assert!(revoked[0].starts_with(ids[0]), "{listed}");
+
+    let out = cli_output(&[
+        "tenant", "token", "revoke", "default", "k_nope", "--data", &data,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("k_nope"));
+}
+
+#[test]
+fn a_tenant_never_sees_another_tenants_users() {
+    let s = Server::start(&[]);
+    let data = data_arg(&s);
+    let other = last_line(&cli(&["tenant", "create", "beta", "--data", &data]));
+    let (status, created) = json(s.send_json("POST", "/Users", &new_user("grace@example.com")));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    let (status, body) = get_as(&s, &other, &format!("/Users/{id}"));
+    assert_eq!(status, 404);
+    assert_scim_error(&body, 404, None);
+    let (_, list) = get_as(&s, &other, "/Users");
+    assert_eq!(list["totalResults"], 0, "{list}");
+    let filter = "/Users?filter=userName%20eq%20%22grace@example.com%22";
+    let (_, found) = get_as(&s, &other, filter);
+    assert_eq!(found["totalResults"], 0, "{found}");
+    // Uniqueness is per tenant too: the same userName is free in the other tenant.
+    let resp = s
+        .raw()
+        .post(s.url("/Users"))
+        .bearer_auth(&other)
+        .header("content-type", "application/scim+json")
+        .body(new_user("grace@example.com").to_string())
+        .send()
+        .unwrap();
+    let (status, theirs) = json(resp);
+    assert_eq!(status, 201, "{theirs}");
+    assert_ne!(theirs["id"], created["id"]);
+    assert_eq!(json(s.get(filter)).1["totalResults"], 1);
+}
+
+#[test]
+fn the_store_holds_no_plaintext_token() {
+    let s = Server::start(&[]);
+    let data = data_arg(&s);
+    let added = last_line(&cli(&[
+        "tenant", "token", "add", "default", "--data", &data,
+    ]));
+    let other = last_line(&cli(&["tenant", "create", "beta", "--data", &data]));
+    let (status, _) = json(s.send_json("POST", "/Users", &new_user("ada@example.com")));
+    assert_eq!(status, 201);
+
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(s.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(
+        bytes.windows(4).any(|w| w == b"beta"),
+        "the store's files were read"
+    );
+    for token in [&s.token, &added, &other] {
+        let secret = token.strip_prefix("scimlet_").unwrap().as_bytes();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "a token is stored in plain text"
+        );
+    }
+}
+
+#[test]
+fn request_ids_are_echoed_or_generated() {
+    let s = Server::start(&[]);
+    let resp = s
+        .req("GET", "/ServiceProviderConfig")
+        .header("x-request-id", "e2e-req-42")
+        .send()
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "e2e-req-42");
+
+    let generated = |resp: Response| resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let a = generated(s.get("/ServiceProviderConfig"));
+    let b = generated(s.raw().get(s.url("/Users")).send().unwrap());
+    assert!(a.len() >= 16 && a != b, "{a} {b}");
+    let insane = generated(
+        s.req("GET", "/Users")
+            .header("x-request-id", "not sane; <script>")
+            .send()
+            .unwrap(),
+    );
+    assert_ne!(insane, "not sane; <script>");
+}
+
+#[test]
+fn probes_and_metrics_are_served() {
+    let s = Server::start(&[]);
+    let get = |path: &str| s.raw().get(format!("{}{path}", root(&s))).send().unwrap();
+    let health = get("/healthz");
+    assert_eq!(
+        (health.status().as_u16(), health.text().unwrap()),
+        (200, "ok".into())
+    );
+    let ready = get("/readyz");
+    assert_eq!(
+        (ready.status().as_u16(), ready.text().unwrap()),
+        (200, "ready".into())
+    );
+
+    assert_eq!(
+        json(s.send_json("POST", "/Users", &new_user("m@example.com"))).0,
+        201
+    );
+    assert_eq!(json(s.get("/Users")).0, 200);
+    assert_eq!(json(s.get("/Groups")).0, 200);
+    assert_eq!(json(s.raw().get(s.url("/Schemas")).send().unwrap()).0, 401);
+
+    let resp = get("/metrics");
+    assert_eq!(resp.status(), 200);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let text = resp.text().unwrap();
+    for needle in [
+        "scimlet_requests_total{resource=\"Users\",status=\"201\"} 1",
+        "scimlet_requests_total{resource=\"Users\",status=\"200\"} 1",
+        "scimlet_requests_total{resource=\"Groups\",status=\"200\"} 1",
+        "scimlet_requests_total{resource=\"Schemas\",status=\"401\"} 1",
+        "scimlet_request_duration_seconds_bucket{",
+        "scimlet_request_duration_seconds_count{resource=\"Users\"} 2",
+        "scimlet_instances_in_use 0",
+        "scimlet_instance_capacity 64",
+        "scimlet_store_commits_total{outcome=\"ok\"}",
+        "scimlet_store_commits_total{outcome=\"conflict\"}",
+        "scimlet_guest_faults_total{kind=\"trap\"} 0",
+        "scimlet_guest_faults_total{kind=\"timeout\"} 0",
+        "scimlet_guest_faults_total{kind=\"oom\"} 0",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    assert!(
+        !text.contains("scimlet_store_commits_total{outcome=\"ok\"} 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn guest_faults_are_counted_by_kind() {
+    let s = Server::start(&[
+        "--component",
+        FAULT_COMPONENT,
+        "--guest-deadline-ms",
+        "300",
+        "--guest-memory-mib",
+        "32",
+    ]);
+    for fault in ["panic", "loop", "oom"] {
+        let resp = s
+            .req("GET", "/ServiceProviderConfig")
+            .header("x-scimlet-fault", fault)
+            .send()
+            .unwrap();
+        assert!(resp.status().is_server_error());
+    }
+    let text = metrics(&s);
+    for kind in ["trap", "timeout", "oom"] {
+        let needle = format!("scimlet_guest_faults_total{{kind=\"{kind}\"}} 1");
+        assert!(text.contains(&needle), "{needle} missing from\n{text}");
+    }
+}
+
+#[test]
+fn the_tenant_rate_limit_answers_429_with_retry_after() {
+    let s = Server::start(&["--tenant-rate-limit", "1"]);
+    let mut limited = None;
+    for _ in 0..20 {
+        let resp = s.get("/ServiceProviderConfig");
+        if resp.status() == 429 {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let resp = limited.expect("20 requests at once exceed 1 per second");
+    assert!(retry_after(&resp) >= 1);
+    let (_, body) = json(resp);
+    assert_scim_error(&body, 429, None);
+
+    // The limit is per tenant: another tenant's bucket is still full.
+    let other = last_line(&cli(&["tenant", "create", "beta", "--data", &data_arg(&s)]));
+    assert_eq!(get_as(&s, &other, "/ServiceProviderConfig").0, 200);
+    assert!(metrics(&s).contains("status=\"429\""));
+}
+
+#[test]
+fn a_saturated_server_answers_503_with_retry_after() {
+    let s = Server::start(&[
+        "--max-concurrency",
+        "1",
+        "--component",
+        FAULT_COMPONENT,
+        "--guest-deadline-ms",
+        "2000",
+    ]);
+    assert!(metrics(&s).contains("scimlet_instance_capacity 1"));
+    thread::scope(|scope| {
+        let busy = scope.spawn(|| {
+            s.req("GET", "/ServiceProviderConfig")
+                .header("x-scimlet-fault", "loop")
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+        wait_for_instances_in_use(&s, 1);
+        let resp = s.get("/Users");
+        assert_eq!(resp.status(), 503);
+        assert!(retry_after(&resp) >= 1);
+        let (_, body) = json(resp);
+        assert_scim_error(&body, 503, None);
+        assert_eq!(
+            busy.join().unwrap(),
+            503,
+            "the looping guest hits its deadline"
+        );
+    });
+    assert_eq!(json(s.get("/Users")).0, 200, "the slot is free again");
+}
+
+#[test]
+fn a_request_over_the_timeout_answers_503_with_retry_after() {
+    let s = Server::start(&[
+        "--component",
+        FAULT_COMPONENT,
+        "--request-timeout-ms",
+        "300",
+        "--guest-deadline-ms",
+        "20000",
+    ]);
+    let resp = s
+        .req("GET", "/ServiceProviderConfig")
+        .header("x-scimlet-fault", "loop")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(retry_after(&resp) >= 1);
+    let (_, body) = json(resp);
+    assert_scim_error(&body, 503, None);
+    assert_eq!(json(s.get("/ServiceProviderConfig")).0, 200);
+}
+
+#[test]
+fn logs_never_contain_tokens_or_passwords() {
+    let data = tempfile::tempdir().unwrap();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("scimlet.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let s = Server::start_with(data, &["--admin-listen", "127.0.0.1:0"], |cmd| {
+        cmd.env("SCIMLET_LOG", "scimlet=debug")
+            .env("SCIMLET_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stderr(Stdio::from(log));
+    });
+    let password = "Pa55-w0rd-never-logged";
+    let mut user = new_user("logged@example.com");
+    user["password"] = json!(password);
+    let (status, created) = json(s.send_json("POST", "/Users", &user));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "password", "value": format!("{password}-2")}],
+    });
+    s.send_json("PATCH", &format!("/Users/{id}"), &patch);
+    let bad_token = "scimlet_thisTokenIsWrongAndMustNotBeLogged";
+    let resp = s
+        .raw()
+        .get(s.url("/Users"))
+        .bearer_auth(bad_token)
+        .header("x-request-id", "log-check-1")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    s.get("/Users?filter=userName%20eq%20%22logged@example.com%22");
+    let admin = admin_url(&s);
+    s.raw()
+        .get(format!("{admin}/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("log-check-1"),
+        "the request log is captured:\n{logged}"
+    );
+    for secret in [s.token.as_str(), bad_token, password, ADMIN_TOKEN] {
+        assert!(
+            !logged.contains(secret),
+            "{secret} is in the log:\n{logged}"
+        );
+    }
+    assert!(
+        !logged.contains("logged@example.com"),
+        "the query string is not logged"
+    );
+}
+
+/// The admin API's base URL (`…/admin`) from the server's banner.
+fn admin_url(s: &Server) -> String {
+    s.banner()
+        .iter()
+        .find_map(|l| l.strip_prefix("scimlet admin API at "))
+        .expect("the admin listener is announced")
+        .trim()
+        .to_string()
+}
+
+fn admin_json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap();
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
+}
+
+#[test]
+fn the_admin_api_manages_tenants_policies_and_tokens() {
+    let s = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--admin-listen", "127.0.0.1:0"],
+        |cmd| {
+            cmd.env("SCIMLET_ADMIN_TOKEN", ADMIN_TOKEN);
+        },
+    );
+    let admin = admin_url(&s);
+    let c = s.raw();
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let mut req = c
+            .request(method.parse().unwrap(), format!("{admin}{path}"))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        admin_json(req.send().unwrap())
+    };
+
+    for auth in [None, Some("wrong-admin-token"), Some(s.token.as_str())] {
+        let mut req = c.get(format!("{admin}/tenants"));
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        let (status, body) = admin_json(req.send().unwrap());
+        assert_eq!(status, 401, "{auth:?}");
+        assert!(body["error"].is_string());
+    }
+    // The SCIM listener knows nothing of the admin API.
+    let resp = c
+        .get(format!("{}/admin/tenants", root(&s)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    let (status, created) = call(
+        "POST",
+        "/tenants",
+        Some(json!({"name": "acme", "profile": "writer", "default-team": "Staff"})),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["tenant"]["name"], "acme");
+    assert_eq!(created["tenant"]["profile"], "writer");
+    let first = created["token"]["token"].as_str().unwrap().to_string();
+    let first_id = created["token"]["id"].as_str().unwrap().to_string();
+    assert_eq!(get_as(&s, &first, "/Users").0, 200);
+    assert_eq!(
+        call("POST", "/tenants", Some(json!({"name": "acme"}))).0,
+        409
+    );
+    assert_eq!(
+        call(
+            "POST",
+            "/tenants",
+            Some(json!({"name": "x", "profile": "gold"}))
+        )
+        .0,
+        400
+    );
+    assert_eq!(call("POST", "/tenants", Some(json!({"nam": "x"}))).0, 400);
+
+    let (_, list) = call("GET", "/tenants", None);
+    let names: Vec<&str> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme", "default"]);
+
+    let (status, acme) = call("GET", "/tenants/acme", None);
+    assert_eq!(status, 200);
+    assert_eq!(acme["policy"]["default-team"], "Staff");
+    assert_eq!(acme["policy"]["max-page-size"], 1000);
+    let by_id = call(
+        "GET",
+        &format!("/tenants/{}", acme["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(by_id.1["name"], "acme");
+    let (status, missing) = call("GET", "/tenants/nobody", None);
+    assert_eq!(status, 404);
+    assert!(missing["error"].as_str().unwrap().contains("nobody"));
+
+    let (status, patched) = call(
+        "PATCH",
+        "/tenants/acme/policy",
+        Some(json!({"max-page-size": 500})),
+    );
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["policy"]["max-page-size"], 500);
+    for bad in [
+        json!({"max-page-size": "lots"}),
+        json!({"no-such-key": 1}),
+        json!([1]),
+    ] {
+        let (status, body) = call("PATCH", "/tenants/acme/policy", Some(bad.clone()));
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+    assert_eq!(
+        call("GET", "/tenants/acme", None).1["policy"]["max-page-size"],
+        500
+    );
+
+    let (status, issued) = call("POST", "/tenants/acme/tokens", None);
+    assert_eq!(status, 201);
+    let second = issued["token"].as_str().unwrap().to_string();
+    let (_, tokens) = call("GET", "/tenants/acme/tokens", None);
+    let tokens = tokens["tokens"].as_array().unwrap().clone();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens
+        .iter()
+        .all(|t| t.get("token").is_none() && t["revoked"] == false));
+    assert_eq!(
+        call("DELETE", &format!("/tenants/acme/tokens/{first_id}"), None).0,
+        204
+    );
+    assert_eq!(call("DELETE", "/tenants/acme/tokens/k_nope", None).0, 404);
+    assert_eq!(get_as(&s, &first, "/Users").0, 401);
+    assert_eq!(get_as(&s, &second, "/Users").0, 200);
+    let (_, tokens) = call("GET", "/tenants/acme/tokens", None);
+    assert!(tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == first_id.as_str() && t["revoked"] == true));
+
+    // Prometheus scrapes the admin listener too, without the admin token.
+    let text = c
+        .get(format!("{}/metrics", admin.trim_end_matches("/admin")))
+        .send()
+        .unwrap();
+    assert_eq!(text.status(), 200);
+    assert!(text.text().unwrap().contains("scimlet_requests_total"));
+}
+
+#[test]
+fn tenant_policy_is_set_and_shown_from_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    cli(&[
+        "tenant",
+        "create",
+        "acme",
+        "--profile",
+        "writer",
+        "--data",
+        dir,
+    ]);
+    cli(&[
+        "tenant",
+        "set",
+        "acme",
+        "default-team",
+        "Staff",
+        "--data",
+        dir,
+    ]);
+    cli(&[
+        "tenant",
+        "set",
+        "acme",
+        "max-page-size",
+        "500",
+        "--data",
+        dir,
+    ]);
+    cli(&[
+        "tenant",
+        "set",
+        "acme",
+        "roles",
+        "[\"member\",\"admin\",\"owner\"]",
+        "--data",
+        dir,
+    ]);
+    let shown: Value =
+        serde_json::from_str(&cli(&["tenant", "show", "acme", "--data", dir])).unwrap();
+    assert_eq!(shown["default-team"], "Staff");
+    assert_eq!(shown["max-page-size"], 500);
+    assert_eq!(shown["roles"], json!(["member", "admin", "owner"]));
+    assert_eq!(
+        shown["team-creation"], "link-only",
+        "profile defaults are filled in"
+    );
+    assert_eq!(shown["default-page-size"], 100);
+
+    for (key, value) in [
+        ("max-page-size", "lots"),
+        ("no-such-key", "1"),
+        ("default-page-size", "5000"),
+    ] {
+        let out = cli_output(&["tenant", "set", "acme", key, value, "--data", dir]);
+        assert!(!out.status.success(), "{key}={value} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key) || err.contains("page"), "{err}");
+    }
+    let again: Value =
+        serde_json::from_str(&cli(&["tenant", "show", "acme", "--data", dir])).unwrap();
+    assert_eq!(again, shown, "a rejected value is not stored");
+    let out = cli_output(&["tenant", "show", "nobody", "--data", dir]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_config_file_is_checked_and_layered_under_env_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        format!(
+            "max-body-bytes = 1024\nmax-concurrency = 3\ntenant-rate-limit = 50\n\
+             admin-listen = \"127.0.0.1:0\"\nadmin-token = \"{ADMIN_TOKEN}\"\nlog-format = \"json\"\n"
+        ),
+    )
+    .unwrap();
+    let good = good.to_str().unwrap();
+    let out = cli(&["config", "check", "--config", good]);
+    assert!(out.contains("max-concurrency = 3"), "{out}");
+    assert!(out.contains("tenant-rate-limit = 50"), "{out}");
+    assert!(out.contains("admin-token = \"<redacted>\""), "{out}");
+    assert!(!out.contains(ADMIN_TOKEN), "{out}");
+    let out = cli(&[
+        "config",
+        "check",
+        "--config",
+        good,
+        "--max-concurrency",
+        "5",
+    ]);
+    assert!(out.contains("max-concurrency = 5"), "{out}");
+    let env = std::process::Command::new(crate::support::BIN)
+        .args(["config", "check", "--max-concurrency", "6"])
+        .env("SCIMLET_CONFIG", good)
+        .env("SCIMLET_MAX_CONCURRENCY", "4")
+        .env("SCIMLET_MAX_BODY_BYTES", "2048")
+        .output()
+        .unwrap();
+    let out = String::from_utf8(env.stdout).unwrap();
+    assert!(out.contains("max-concurrency = 6"), "flag over env: {out}");
+    assert!(
+        out.contains("max-body-bytes = 2048"),
+        "env over file: {out}"
+    );
+    assert!(
+        out.contains("tenant-rate-limit = 50"),
+        "file over default: {out}"
+    );
+
+    let bad_cases = [
+        ("unknown.toml", "max-concurency = 3\n", "max-concurency"),
+        (
+            "value.toml",
+            "max-concurrency = \"lots\"\n",
+            "max-concurrency",
+        ),
+        (
+            "tls.toml",
+            "tls-cert = \"/no/such/cert.pem\"\ntls-key = \"/no/such/key.pem\"\n",
+            "tls-cert",
+        ),
+        ("half.toml", "tls-key = \"/no/such/key.pem\"\n", "tls-cert"),
+        (
+            "admin.toml",
+            "admin-listen = \"127.0.0.1:0\"\n",
+            "admin-token",
+        ),
+    ];
+    for (name, text, mentioned) in bad_cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = cli_output(&["config", "check", "--config", path.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(mentioned), "{name}: {err}");
+    }
+    let out = cli_output(&["config", "check", "--config", "/no/such/scimlet.toml"]);
+    assert!(!out.status.success());
+
+    // `serve` reads the same file: its body cap applies.
+    let s = Server::start(&["--config", good]);
+    let (status, _) = json(s.send_json("POST", "/Users", &json!({"userName": "x".repeat(4096)})));
+    assert_eq!(status, 413);
+    assert!(!admin_url(&s).is_empty());
+}
+
+#[test]
+fn https_is_served_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    cli(&["config", "check", "--tls-cert", cert, "--tls-key", key]);
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let out = cli_output(&[
+        "config",
+        "check",
+        "--tls-cert",
+        garbage.to_str().unwrap(),
+        "--tls-key",
+        key,
+    ]);
+    assert!(!out.status.success());
+
+    let s = Server::start(&["--tls-cert", cert, "--tls-key", key]);
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    let client = Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let resp = client
+        .post(s.url("/Users"))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/scim+json")
+        .body(new_user("tls@example.com").to_string())
+        .send()
+        .unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(resp.status(), 201);
+    assert!(location.starts_with("https://"), "{location}");
+    let (status, _) = json(
+        client
+            .get(s.url("/ServiceProviderConfig"))
+            .bearer_auth(&s.token)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    // Without the certificate among its roots, a client refuses the server.
+    assert!(Client::new()
+        .get(s.url("/ServiceProviderConfig"))
+        .send()
+        .is_err());
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let mut s = Server::start(&[
+        "--component",
+        FAULT_COMPONENT,
+        "--guest-deadline-ms",
+        "1500",
+    ]);
+    let pid = s.pid().to_string();
+    let status = thread::scope(|scope| {
+        let in_flight = scope.spawn(|| {
+            let resp = s
+                .req("GET", "/ServiceProviderConfig")
+                .header("x-scimlet-fault", "loop")
+                .send()
+                .expect("the in-flight request gets its response");
+            json(resp)
+        });
+        wait_for_instances_in_use(&s, 1);
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let (status, body) = in_flight.join().unwrap();
+        assert_scim_error(&body, status, None);
+        status
+    });
+    assert_eq!(status, 503, "the looping guest ran to its deadline");
+    assert!(s.wait_exit().success(), "a graceful stop exits 0");
+}
