@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of the guest for SECONDS each (default 60), starting from the
 # committed seeds (seeds/TARGET) plus the corpus earlier runs grew (corpus/TARGET, not committed).
-# Installs what it needs: the nightly toolchain (cargo-fuzz needs it) and cargo-fuzz itself.
+# Installs what it needs: the nightly toolchain (cargo-fuzz needs it) and cargo-fuzz itself. A
+# machine that cannot fetch toolchains uses its pinned stable one with RUSTC_BOOTSTRAP=1, which
+# accepts the same unstable flags.
 # A crash leaves its input in artifacts/TARGET/ and makes this script exit non-zero after the
 # other targets have run. Summary lines (executions, seconds, corpus size) go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
 budget="${1:-60}"
 
-rustup run nightly rustc --version >/dev/null 2>&1 ||
-  rustup toolchain install nightly --profile minimal
-cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+if rustup run nightly rustc --version >/dev/null 2>&1 ||
+  rustup toolchain install nightly --profile minimal >/dev/null 2>&1; then
+  fuzz=(cargo +nightly fuzz)
+else
+  echo "no nightly toolchain to be had: fuzzing with $(rustc --version) and RUSTC_BOOTSTRAP=1"
+  export RUSTC_BOOTSTRAP=1
+  fuzz=(cargo fuzz)
+fi
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 # Builds of their own (sanitizer flags differ from the workspace's): keep them out of the
 # workspace target dir that CI shares between runs, but cache them the same way.
@@ -21,11 +29,11 @@ logs="$target_dir/logs"
 mkdir -p "$logs"
 
 failed=()
-for target in $(cargo +nightly fuzz list --fuzz-dir .); do
+for target in $("${fuzz[@]}" list --fuzz-dir .); do
   mkdir -p "corpus/$target" "artifacts/$target"
   # The guest is safe Rust: no sanitizer, which doubles the execution rate; overflow checks
   # and debug assertions stay on. A 10 s input is a hang (a denial of service), so a failure.
-  if cargo +nightly fuzz run --fuzz-dir . --sanitizer none --target-dir "$target_dir" \
+  if "${fuzz[@]}" run --fuzz-dir . --sanitizer none --target-dir "$target_dir" \
     "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$budget" -timeout=10 -dict=scim.dict -print_final_stats=1 \
     >"$logs/$target.log" 2>&1; then
