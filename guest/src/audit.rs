@@ -62,7 +62,7 @@ pub fn record(svc: &Service<'_>, req: &Request, resp: &Response) -> Option<Value
                 rec.insert("attributes".into(), Value::Array(attrs));
                 for name in ["userName", "displayName", "externalId"] {
                     if let Some(v) = body.get(name) {
-                        rec.insert(name.into(), v.clone());
+                        rec.insert(name.into(), redact(v.clone()));
                     }
                 }
             }
@@ -101,9 +101,19 @@ fn redact(v: Value) -> Value {
             )
         }
         Value::Array(a) => Value::Array(a.into_iter().map(redact).collect()),
+        Value::String(text) if text.len() > MAX_TEXT => {
+            let cut = (0..=MAX_TEXT)
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            Value::String(format!("{}… ({} bytes)", &text[..cut], text.len()))
+        }
         other => other,
     }
 }
+
+/// Longest text kept in a record: the log is for reading, and hostile values can be huge.
+const MAX_TEXT: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -118,5 +128,7 @@ mod tests {
         let text = redact(ops).to_string();
         assert!(!text.contains("hunter"), "{text}");
         assert!(text.contains("active"));
+        let long = redact(json!({"userName": "x".repeat(5000)})).to_string();
+        assert!(long.len() < 400, "{long}");
     }
 }

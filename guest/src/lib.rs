@@ -3,6 +3,7 @@
 //! Native builds (unit tests, the host's native benchmark mode) use this crate as a library;
 //! `wasm32` builds add the thin wit-bindgen adapter in `component.rs`.
 
+pub mod audit;
 pub mod check;
 pub mod clock;
 #[cfg(target_arch = "wasm32")]
@@ -27,4 +28,3 @@ pub mod schema;
 pub mod service;
 pub mod store;
 pub mod users;
-pub mod audit;

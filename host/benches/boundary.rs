@@ -12,6 +12,9 @@ use scimlet::store::memory::MemoryBackend;
 use scimlet::store::Backend;
 use serde_json::json;
 
+/// Builds the i-th request of a scenario.
+type MakeRequest<'a> = Box<dyn Fn(usize) -> scimlet::runtime::GuestRequest + 'a>;
+
 fn main() {
     let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
     let (tenant, _) =
@@ -45,7 +48,7 @@ fn main() {
         "{:<44} {:>12} {:>12} {:>8}",
         "scenario (median µs per request)", "wasm", "native", "ratio"
     );
-    let scenarios: Vec<(&str, Box<dyn Fn(usize) -> scimlet::runtime::GuestRequest>)> = vec![
+    let scenarios: Vec<(&str, MakeRequest)> = vec![
         (
             "unknown path (instantiate + call, 404)",
             Box::new(|_| request("GET", "/Nothing", "", None)),

@@ -81,6 +81,10 @@ pub struct Layer {
     /// Retry-After [default: unlimited].
     #[arg(long, env = "SCIMLET_TENANT_RATE_LIMIT")]
     pub tenant_rate_limit: Option<NonZeroU32>,
+    /// Provisioning records kept per tenant in the audit log; 0 turns the log off
+    /// [default: 100000].
+    #[arg(long, env = "SCIMLET_AUDIT_RETENTION")]
+    pub audit_retention: Option<u64>,
     /// Public base URL (e.g. https://scim.example.com) for Location headers; default: from Host.
     #[arg(long, env = "SCIMLET_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -119,6 +123,7 @@ pub struct Settings {
     pub request_timeout_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_rate_limit: Option<NonZeroU32>,
+    pub audit_retention: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +167,7 @@ impl Layer {
             guest_deadline_ms: self.guest_deadline_ms.or(lower.guest_deadline_ms),
             request_timeout_ms: self.request_timeout_ms.or(lower.request_timeout_ms),
             tenant_rate_limit: self.tenant_rate_limit.or(lower.tenant_rate_limit),
+            audit_retention: self.audit_retention.or(lower.audit_retention),
             public_url: self.public_url.or(lower.public_url),
             admin_listen: self.admin_listen.or(lower.admin_listen),
             admin_token: self.admin_token.or(lower.admin_token),
@@ -188,6 +194,7 @@ impl Layer {
             guest_deadline_ms: self.guest_deadline_ms.unwrap_or(5000),
             request_timeout_ms: self.request_timeout_ms.unwrap_or(30_000),
             tenant_rate_limit: self.tenant_rate_limit,
+            audit_retention: self.audit_retention.unwrap_or(100_000),
             public_url: self.public_url,
             admin_listen: self.admin_listen,
             admin_token: self.admin_token,

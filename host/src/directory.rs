@@ -1,6 +1,6 @@
 //! The `team`, `import` and `export` subcommands: the product's own view of its directory.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -127,5 +127,26 @@ pub fn export(tenant_name: &str, csv: bool, data: &Path) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     import::export(&backend, &tenant, format, &mut out)?;
+    Ok(())
+}
+
+/// `scimlet audit TENANT [--since …]`: the provisioning log as JSON lines.
+pub fn audit(
+    tenant_name: &str,
+    since: Option<&str>,
+    limit: u32,
+    data: &Path,
+) -> anyhow::Result<()> {
+    let backend = open(data)?;
+    let tenant = tenant(&backend, tenant_name)?;
+    let since = match since {
+        Some(s) => scimlet::audit::parse_since(s).map_err(anyhow::Error::msg)?,
+        None => 0,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for record in scimlet::audit::read(&backend, &tenant.id, since, limit)? {
+        writeln!(out, "{record}")?;
+    }
     Ok(())
 }

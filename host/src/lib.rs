@@ -13,12 +13,15 @@
 //! ```
 
 pub mod admin;
+pub mod audit;
 pub mod config;
+pub mod import;
 pub mod metrics;
 pub mod native;
 pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod teams;
 pub mod tenants;
 
 pub use service::{ScimService, ServiceConfig};

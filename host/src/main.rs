@@ -1,6 +1,7 @@
 //! The `scimlet` binary: `serve`, `tenant …`, `config check`, `precompile`.
 
 mod check;
+mod directory;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,43 @@ enum Command {
     },
     /// Verify every tenant's store: indexes, membership edges, stamps (exit 1 on a problem).
     Check {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Manage a tenant's teams (created by the product; IdP groups link to them by name).
+    Team {
+        #[command(subcommand)]
+        command: directory::TeamCommand,
+    },
+    /// Import users (with roles and team memberships) and teams from CSV or JSON lines.
+    Import {
+        /// Tenant name or id.
+        tenant: String,
+        /// A `.csv` file, or JSON lines (any other extension).
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Export a tenant's users and teams in the import format (JSON lines, or CSV with --csv).
+    Export {
+        tenant: String,
+        /// Write CSV instead of JSON lines.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print a tenant's provisioning log as JSON lines, oldest first.
+    Audit {
+        /// Tenant name or id.
+        tenant: String,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-28T10:00:00Z) or this
+        /// long ago (90s, 15m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -188,6 +226,17 @@ fn main() -> anyhow::Result<()> {
             init_tracing(log_format_from_env());
             tenant(command)
         }
+        Command::Team { command } => directory::team(command),
+        Command::Audit {
+            tenant,
+            since,
+            limit,
+            data,
+        } => directory::audit(&tenant, since.as_deref(), limit, &data.data),
+        Command::Import { tenant, file, data } => {
+            directory::import_file(&tenant, &file, &data.data)
+        }
+        Command::Export { tenant, csv, data } => directory::export(&tenant, csv, &data.data),
         Command::Check { data } => Ok(check::run(&data.data)?),
         Command::Precompile { data, component } => {
             init_tracing(log_format_from_env());
@@ -287,6 +336,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         https: settings.tls_cert.is_some(),
         request_timeout: Duration::from_millis(settings.request_timeout_ms),
         tenant_rate_limit: settings.tenant_rate_limit,
+        audit_retention: (settings.audit_retention > 0).then_some(settings.audit_retention),
         ..ServiceConfig::default()
     };
     let scim = ScimService::new(runtime, backend.clone(), config);

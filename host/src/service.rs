@@ -22,6 +22,7 @@ use rand::Rng;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use crate::audit::{AuditLog, Record as AuditRecord};
 use crate::metrics::{Metrics, Resource};
 use crate::runtime::{GuestContext, GuestRequest, Runtime};
 use crate::store::{hash_token, Backend, Tenant};
@@ -46,6 +47,8 @@ pub struct ServiceConfig {
     pub request_timeout: Duration,
     /// Requests per second per tenant, in bursts of as many; beyond it 429 with `Retry-After`.
     pub tenant_rate_limit: Option<NonZeroU32>,
+    /// Provisioning records kept per tenant in the audit log (`None`: no audit log).
+    pub audit_retention: Option<u64>,
 }
 
 impl Default for ServiceConfig {
@@ -58,6 +61,7 @@ impl Default for ServiceConfig {
             https: false,
             request_timeout: Duration::from_secs(30),
             tenant_rate_limit: None,
+            audit_retention: Some(100_000),
         }
     }
 }
@@ -75,6 +79,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// One token bucket per tenant id.
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    audit: Option<AuditLog>,
 }
 
 /// The response body type.
@@ -89,6 +94,9 @@ impl ScimService {
         let limiter = config
             .tenant_rate_limit
             .map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        let audit = config
+            .audit_retention
+            .map(|keep| AuditLog::start(backend.clone(), keep));
         ScimService {
             inner: Arc::new(Inner {
                 runtime,
@@ -96,12 +104,20 @@ impl ScimService {
                 config,
                 permits,
                 limiter,
+                audit,
             }),
         }
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.inner.backend
+    }
+
+    /// Waits until every provisioning record so far is stored (tests, shutdown).
+    pub fn flush_audit(&self) {
+        if let Some(log) = &self.inner.audit {
+            log.flush();
+        }
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -253,12 +269,43 @@ impl ScimService {
             return resp;
         }
         request.ctx.policy = tenant.policy.to_string();
+        let header_of = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (request_id, user_agent) = (
+            header_of("x-request-id").unwrap_or_default(),
+            header_of("user-agent"),
+        );
+        let (method, path) = (request.method.clone(), request.path.clone());
         match self
             .inner
             .runtime
             .handle(self.inner.backend.clone(), &tenant, request)
         {
-            Ok(resp) => guest_response(resp),
+            Ok(mut resp) => {
+                // The guest's provisioning record goes to the audit log, never to the client.
+                let at = resp
+                    .headers
+                    .iter()
+                    .position(|(k, _)| k == scimlet_guest::audit::HEADER);
+                let record = at.map(|i| resp.headers.remove(i).1);
+                if let (Some(log), Some(record)) = (&self.inner.audit, record) {
+                    log.record(AuditRecord {
+                        tenant_id: tenant.id.clone(),
+                        request_id,
+                        user_agent,
+                        method,
+                        path,
+                        status: resp.status,
+                        operation: serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
+                    });
+                }
+                guest_response(resp)
+            }
             Err(fault) => {
                 tracing::error!(tenant = %tenant.name, "{fault}");
                 let status = StatusCode::from_u16(fault.status())

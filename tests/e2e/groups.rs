@@ -252,3 +252,75 @@ fn import_is_idempotent_and_export_round_trips() {
     let again = crate::support::cli(&["import", "acme", back.to_str().unwrap(), "--data", &dir]);
     assert!(again.contains("0 created, 0 updated"), "{again}");
 }
+
+#[test]
+fn writes_are_recorded_in_the_audit_log_without_secrets() {
+    let s = Server::start(&[]);
+    let resp = s
+        .req("POST", "/Users")
+        .header("user-agent", "Okta SCIM Client 1.0.0")
+        .header("content-type", "application/scim+json")
+        .body(json!({"userName": "ada@example.com", "password": "hunter2"}).to_string())
+        .send()
+        .unwrap();
+    assert!(
+        resp.headers().get("x-scimlet-audit").is_none(),
+        "the record never reaches the client"
+    );
+    let (_, user) = json(resp);
+    let id = user["id"].as_str().unwrap().to_string();
+    let off = patch(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    assert_eq!(
+        s.send_json("PATCH", &format!("/Users/{id}"), &off).status(),
+        200
+    );
+    assert_eq!(
+        s.send_json("POST", "/Users", &json!({"userName": "ada@example.com"}))
+            .status(),
+        409
+    );
+    let dir = s.data_dir().to_str().unwrap().to_string();
+    // Records are written in the background within a fraction of a second; poll, bounded.
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = crate::support::cli(&["audit", "default", "--data", &dir])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let records: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["operation"]["action"], "create");
+    assert_eq!(records[0]["userAgent"], "Okta SCIM Client 1.0.0");
+    assert_eq!(records[0]["status"], 201);
+    assert_eq!(
+        records[1]["operation"]["operations"][0],
+        json!({"op": "replace", "path": "active", "value": false})
+    );
+    assert_eq!(
+        (
+            records[2]["status"].as_u64(),
+            records[2]["operation"]["error"]["scimType"].as_str()
+        ),
+        (Some(409), Some("uniqueness"))
+    );
+    assert!(!lines.join("\n").contains("hunter2"));
+    let recent = crate::support::cli(&["audit", "default", "--since", "1h", "--data", &dir]);
+    assert_eq!(recent.lines().count(), 3);
+    let future = crate::support::cli(&[
+        "audit",
+        "default",
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--data",
+        &dir,
+    ]);
+    assert!(future.trim().is_empty());
+}

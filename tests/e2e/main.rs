@@ -3,6 +3,7 @@
 mod support;
 
 mod foundation;
+mod groups;
 mod operations;
-mod vectors;
 mod reliability;
+mod vectors;
