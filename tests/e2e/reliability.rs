@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread;
 
+use scimlet::store::sqlite::SqliteBackend;
+use scimlet::store::{Backend, Write as StoreWrite};
 use serde_json::{json, Value};
 
 use crate::support::{assert_scim_error, cli, json, Server, BIN, SCIM_JSON};
@@ -41,6 +43,40 @@ fn assert_store_clean(data: &Path) {
         stdout.contains("'default'") && stdout.contains(": ok"),
         "{stdout}"
     );
+}
+
+#[test]
+fn scimlet_check_names_what_is_broken_and_exits_non_zero() {
+    let (s, data) = start(&[]);
+    let id = create_user(&s, "Broken@Example.com");
+    assert_store_clean(&data);
+    // Lose the user's userName index entry behind the server's back.
+    let backend = SqliteBackend::open(&data.join("scimlet.db")).unwrap();
+    let tenant = backend.tenant("default").unwrap().unwrap();
+    let key = "u/User/userName/broken@example.com".to_string();
+    assert!(backend.get(&tenant.id, &key).unwrap().is_some());
+    backend
+        .commit(&tenant.id, &[], &[StoreWrite::Delete(key)])
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("tenant 'default'") && report.contains("1 problem"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "User {id} has userName \"broken@example.com\" but its index entry u/User/userName/broken@example.com is missing"
+        )),
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("store invariants do not hold"), "{stderr}");
 }
 
 fn create_user(s: &Server, name: &str) -> String {
