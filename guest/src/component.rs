@@ -131,7 +131,7 @@ fn create(
     let doc = svc
         .create(kind, &parse(&document)?, &p)
         .map_err(wit_error)?;
-    Ok(svc.render(kind, &doc, &p).to_string())
+    svc.render_text(kind, &doc, &p).map_err(wit_error)
 }
 fn get(
     kind: Kind,
@@ -141,7 +141,7 @@ fn get(
 ) -> Result<String, types::ScimError> {
     let (svc, p) = (service(&ctx)?, projection(&proj)?);
     let doc = svc.get(kind, &id, &p).map_err(wit_error)?;
-    Ok(svc.render(kind, &doc, &p).to_string())
+    svc.render_text(kind, &doc, &p).map_err(wit_error)
 }
 fn replace(
     kind: Kind,
@@ -154,7 +154,7 @@ fn replace(
     let doc = svc
         .replace(kind, &id, &parse(&document)?, None, &p)
         .map_err(wit_error)?;
-    Ok(svc.render(kind, &doc, &p).to_string())
+    svc.render_text(kind, &doc, &p).map_err(wit_error)
 }
 fn patch(
     kind: Kind,
@@ -167,7 +167,7 @@ fn patch(
     let doc = svc
         .patch(kind, &id, &parse(&op)?, None, &p)
         .map_err(wit_error)?;
-    Ok(svc.render(kind, &doc, &p).to_string())
+    svc.render_text(kind, &doc, &p).map_err(wit_error)
 }
 fn delete(kind: Kind, ctx: types::Context, id: String) -> Result<(), types::ScimError> {
     service(&ctx)?.delete(kind, &id, None).map_err(wit_error)

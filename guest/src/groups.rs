@@ -382,14 +382,48 @@ impl Service<'_> {
         Ok(out)
     }
 
+    /// A single group for a response. Its members are not put into the document: a group may
+    /// have 100 000 of them, so [`Service::render_text`] streams them into the response text.
     pub(crate) fn get_group(&self, id: &str, proj: &Projection) -> ScimResult<Value> {
         let stored = self.groups_repo().get_existing(id)?;
         let stamp = Membership::new(self.store()).stamp(id)?;
-        self.present_group(
-            &stored.doc,
-            stamp.as_ref(),
-            proj.wants(self.schema(Kind::Group), "members"),
-        )
+        let mut out = self.present_group(&stored.doc, stamp.as_ref(), false)?;
+        if proj.wants(self.schema(Kind::Group), "members") {
+            if let Some(m) = out.as_object_mut() {
+                m.insert(MEMBERS_PENDING.into(), Value::Bool(true));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `members` array of a group as JSON text, written while scanning the edges in
+    /// batches, with the sub-attributes the projection keeps; `None` for a group without members.
+    pub(crate) fn members_text(&self, gid: &str, proj: &Projection) -> ScimResult<Option<String>> {
+        let fields = MemberFields::of(proj);
+        let mut text = String::from("[");
+        let mut first = true;
+        Membership::new(self.store()).for_each_member(gid, |uid| {
+            if !first {
+                text.push(',');
+            }
+            first = false;
+            let mut item = Map::new();
+            if fields.value {
+                item.insert("value".into(), uid.into());
+            }
+            if fields.reference {
+                item.insert(
+                    "$ref".into(),
+                    format!("{}/Users/{uid}", self.base_url).into(),
+                );
+            }
+            if fields.kind {
+                item.insert("type".into(), "User".into());
+            }
+            text.push_str(&Value::Object(item).to_string());
+        })?;
+        text.push(']');
+        Ok((!first).then_some(text))
     }
 
     /// POST /Groups: creates a team, or under a link-only policy links the existing team with
@@ -716,6 +750,49 @@ impl Service<'_> {
             return Ok(filter::matches(f, &self.with_members(doc)?, rs));
         }
         Ok(filter::matches(f, doc, rs))
+    }
+}
+
+/// Marks a presented group whose members the response text must still receive.
+pub(crate) const MEMBERS_PENDING: &str = "urn:scimlet:members-pending";
+
+/// Which member sub-attributes a projection keeps.
+struct MemberFields {
+    value: bool,
+    reference: bool,
+    kind: bool,
+}
+
+impl MemberFields {
+    fn of(proj: &Projection) -> MemberFields {
+        let named = |p: &&crate::schema::AttrPath| p.name.eq_ignore_ascii_case("members");
+        let picks: Vec<&str> = proj
+            .attributes
+            .iter()
+            .filter(named)
+            .filter_map(|p| p.sub.as_deref())
+            .collect();
+        let whole = proj
+            .attributes
+            .iter()
+            .filter(named)
+            .any(|p| p.sub.is_none());
+        let dropped: Vec<&str> = proj
+            .excluded
+            .iter()
+            .filter(named)
+            .filter_map(|p| p.sub.as_deref())
+            .collect();
+        let keep = |sub: &str| {
+            let picked =
+                whole || picks.is_empty() || picks.iter().any(|p| p.eq_ignore_ascii_case(sub));
+            picked && !dropped.iter().any(|d| d.eq_ignore_ascii_case(sub))
+        };
+        MemberFields {
+            value: keep("value"),
+            reference: keep("$ref"),
+            kind: keep("type"),
+        }
     }
 }
 

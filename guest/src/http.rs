@@ -60,6 +60,14 @@ impl Response {
         }
     }
 
+    fn json_text(status: u16, body: String) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), SCIM_JSON.into())],
+            body: body.into_bytes(),
+        }
+    }
+
     pub fn error(e: &ScimError) -> Response {
         Response::json(e.status, &e.to_json())
     }
@@ -207,15 +215,13 @@ fn resource_route(
             let body = scim_body(svc, req, Some(kind))?;
             let proj = projection(req)?;
             let doc = svc.create(kind, &body, &proj)?;
-            let out = svc.render(kind, &doc, &proj);
-            let location = out
-                .pointer("/meta/location")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            Ok(Response::json(201, &out)
-                .with_header("location", &location)
-                .with_header("etag", etag_of(&doc)))
+            let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
+            let location = format!("{}{}/{id}", svc.base_url, svc.schema(kind).endpoint);
+            Ok(
+                Response::json_text(201, svc.render_text(kind, &doc, &proj)?)
+                    .with_header("location", &location)
+                    .with_header("etag", etag_of(&doc)),
+            )
         }
         ([".search"], "POST") => search(svc, req, &[kind]),
         ([id], _) => {
@@ -248,8 +254,8 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
         }
         other => return Err(not_allowed(other, &req.path)),
     };
-    let out = svc.render(kind, &doc, &proj);
-    Ok(Response::json(200, &out).with_header("etag", etag_of(&doc)))
+    let text = svc.render_text(kind, &doc, &proj)?;
+    Ok(Response::json_text(200, text).with_header("etag", etag_of(&doc)))
 }
 
 fn projection(req: &Request) -> ScimResult<Projection> {

@@ -81,6 +81,34 @@ impl<'a> Membership<'a> {
         self.ids_under(&format!("m/{group}/"))
     }
 
+    /// Calls `visit` with every member id of a group, reading the edges in batches so that a
+    /// large group is never held in memory as a whole.
+    pub fn for_each_member(&self, group: &str, mut visit: impl FnMut(&str)) -> ScimResult<()> {
+        const BATCH: u32 = 2000;
+        let prefix = format!("m/{group}/");
+        let mut start = prefix.clone();
+        loop {
+            let scan = Scan {
+                start: start.clone(),
+                end: crate::store::prefix_end(&prefix),
+                skip: 0,
+                limit: BATCH,
+                descending: false,
+                keys_only: true,
+            };
+            let batch = self.store.scan(&scan)?;
+            for e in &batch {
+                if let Some(id) = e.key.strip_prefix(&prefix) {
+                    visit(id);
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() == BATCH as usize => start = format!("{}\u{0}", last.key),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Every group id a user belongs to.
     pub fn groups_of(&self, user: &str) -> ScimResult<Vec<String>> {
         self.ids_under(&format!("g/{user}/"))

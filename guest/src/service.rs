@@ -94,6 +94,19 @@ impl<'a> Service<'a> {
         }
     }
 
+    /// The response text of a presentable document: the projection applied and, for a group
+    /// read with its members, the members streamed in.
+    pub fn render_text(&self, kind: Kind, doc: &Value, proj: &Projection) -> ScimResult<String> {
+        let mut text = self.render(kind, doc, proj).to_string();
+        if doc.get(crate::groups::MEMBERS_PENDING) == Some(&Value::Bool(true)) {
+            let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
+            if let (Some(members), Some(close)) = (self.members_text(id, proj)?, text.rfind('}')) {
+                text.insert_str(close, &format!(",\"members\":{members}"));
+            }
+        }
+        Ok(text)
+    }
+
     /// Applies the projection to a presentable document.
     pub fn render(&self, kind: Kind, doc: &Value, proj: &Projection) -> Value {
         resource::render(doc, self.schema(kind), proj, &self.base_url)

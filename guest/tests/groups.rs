@@ -384,3 +384,49 @@ fn roles_are_a_read_only_resource_advertised_in_discovery() {
     );
     assert_eq!(schema["attributes"][0]["name"], "value");
 }
+
+#[test]
+fn large_groups_stream_every_member_with_the_projection() {
+    let t = Tenant::new();
+    let g = t.ok("POST", "/Groups", Some(json!({"displayName": "Big"})));
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let mut all = Vec::new();
+    for chunk in 0..5 {
+        let ids: Vec<String> = (0..500)
+            .map(|i| t.create(&format!("u{chunk}-{i}")))
+            .collect();
+        let value: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
+        t.ok(
+            "PATCH",
+            &path,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": value}]),
+            )),
+        );
+        all.extend(ids);
+    }
+    all.sort();
+    let read = t.ok("GET", &path, None);
+    assert_eq!(
+        member_ids(&read),
+        all,
+        "members beyond one read batch are all there"
+    );
+    let slim = t.ok("GET", &format!("{path}?attributes=members.value"), None);
+    assert_eq!(
+        slim["members"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["value"]
+    );
+    assert_eq!(slim["members"].as_array().unwrap().len(), 2500);
+    assert!(slim.get("displayName").is_none());
+    let no_ref = t.ok(
+        "GET",
+        &format!("{path}?excludedAttributes=members.$ref"),
+        None,
+    );
+    assert!(no_ref["members"][0].get("$ref").is_none() && no_ref["members"][0]["type"] == "User");
+}
