@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# scimlet against a peer SCIM server (scim2-server, the in-memory Python reference server), side by
+# side in one run, on loopback only. Prints a Markdown report ready to paste into the README.
+#
+#   host/benches/compare.sh [--users N] [--duration SECS] [--connections C] [--threads T]
+#                           [--spares S] [--peer-users N] [--peer-spares S]
+#                           [--peer-max-seconds SECS] [--no-peer] [--no-boundary] [--out FILE]
+#
+#   --users N             users preloaded into scimlet, all members of one group "Big" (100000)
+#   --duration SECS       length of each scenario (10)
+#   --connections C       concurrent connections of the load generator (16)
+#   --threads T           wrk threads (1; the machine has 2 cores and the server needs them)
+#   --spares S            extra users in no group, for the three "add 1 member" scenarios (a
+#                         third each; 4500 per second of --duration); every request adds a user
+#                         that is not a member yet (the report says if they ran out)
+#   --peer-users N        users preloaded into the peer (same as --users)
+#   --peer-spares S       spares preloaded into the peer (600 per second of --duration)
+#   --peer-max-seconds S  time budget of the peer's preload; it stops early and the report says
+#                         how many users it holds (900)
+#   --no-peer             measure scimlet alone
+#   --no-boundary         skip `cargo bench -p scimlet --bench boundary`
+#   --out FILE            also write the report to FILE (always: ~/.cache/scimlet-bench/last-report.md)
+#
+# Installs what it lacks: wrk (Debian package), and a Python venv with scim2-server from PyPI in
+# ~/.cache/scimlet-bench (SCIMLET_BENCH_CACHE overrides). Data is preloaded with `scimlet import`
+# when the binary has that command, else through the SCIM API by the `loader` bench
+# (host/benches/loader.rs) on 32 connections. Load comes from wrk with host/benches/compare.lua.
+set -euo pipefail
+
+USERS=100000
+DURATION=10
+CONNS=16
+THREADS=1
+SPARES=""
+PEER_USERS=""
+PEER_SPARES=""
+PEER_MAX_SECONDS=900
+PEER=1
+BOUNDARY=1
+OUT=""
+
+ARGS="$*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --users) USERS="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --connections) CONNS="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --spares) SPARES="$2"; shift 2 ;;
+    --peer-users) PEER_USERS="$2"; shift 2 ;;
+    --peer-spares) PEER_SPARES="$2"; shift 2 ;;
+    --peer-max-seconds) PEER_MAX_SECONDS="$2"; shift 2 ;;
+    --no-peer) PEER=0; shift ;;
+    --no-boundary) BOUNDARY=0; shift ;;
+    --out) OUT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+SPARES="${SPARES:-$((DURATION * 4500))}"
+PEER_SPARES="${PEER_SPARES:-$((DURATION * 600))}"
+SCENARIOS="filter get groups deep_page patch_active post add_member add_member_excl add_member_small"
+PEER_USERS="${PEER_USERS:-$USERS}"
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+CACHE="${SCIMLET_BENCH_CACHE:-$HOME/.cache/scimlet-bench}"
+LUA="$HERE/compare.lua"
+PEER_VERSION="0.8.3"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/scimlet-bench.XXXXXX")"
+PIDS=()
+
+log() { echo "==> $*" >&2; }
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- tools ------------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+  log "installing wrk (Debian package)"
+  as_root apt-get update -qq >&2
+  as_root apt-get install -y -qq wrk >&2
+fi
+PEER_BIN="$CACHE/venv/bin/scim2-server"
+if [ "$PEER" = 1 ] && [ ! -x "$PEER_BIN" ]; then
+  log "installing scim2-server $PEER_VERSION into $CACHE/venv"
+  mkdir -p "$CACHE"
+  python3 -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q "scim2-server==$PEER_VERSION" >&2
+fi
+mkdir -p "$CACHE"
+
+log "building (cargo build --release -p scimlet; loader bench)"
+(cd "$ROOT" && cargo build --release -p scimlet >&2)
+LOADER_EXE="$(cd "$ROOT" && cargo bench -p scimlet --bench loader --no-run 2>&1 | tee /dev/stderr |
+  sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n1)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+# Copies, so that a rebuild by someone else during the run changes nothing under it.
+cp "$TARGET/release/scimlet" "$WORK/scimlet"
+case "$LOADER_EXE" in /*) ;; *) LOADER_EXE="$ROOT/$LOADER_EXE" ;; esac
+cp "$LOADER_EXE" "$WORK/loader"
+BIN="$WORK/scimlet"
+loader() { "$WORK/loader" "$@"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_http() { # URL: until it answers, 60 s at most
+  for _ in $(seq 600); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "server at $1 did not come up" >&2
+  return 1
+}
+
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+declare -A RES
+
+# run_scenarios NAME PORT BASE_PATH TOKEN DIR DEEP_START
+# Non-2xx statuses in the server's log after line FROM: "500×32, 404×1" (scimlet logs `status=N`
+# per request, the peer's wsgiref `"METHOD PATH HTTP/1.0" N SIZE`).
+statuses() { # LOGFILE FROM
+  tail -n +"$(($2 + 1))" "$1" | sed 's/\x1b\[[0-9;]*m//g' |
+    sed -n -e 's/.* status=\([0-9]\{3\}\).*/\1/p' -e 's/.*HTTP\/1\.[01]" \([0-9]\{3\}\) .*/\1/p' |
+    awk '$1 !~ /^2/ { n[$1]++ } END { for (s in n) printf "%s%s×%d", (k++ ? ", " : ""), s, n[s] }'
+}
+
+# Distinct ERROR and WARN messages in the server's log after line FROM, most frequent first.
+problems() { # LOGFILE FROM
+  tail -n +"$(($2 + 1))" "$1" | sed 's/\x1b\[[0-9;]*m//g' | { grep -E ' (ERROR|WARN) ' || true; } |
+    sed -E 's/^[^ ]+ +//; s/ (request_id|tenant)=[^ ]*//g' | sort | uniq -c | sort -rn | head -3 |
+    awk '{ n = $1; $1 = ""; sub(/^ /, ""); printf "%s`%s` ×%d", (k++ ? "; " : ""), $0, n }'
+}
+
+declare -A STATUS PROBLEMS
+
+# wrk_run SCENARIO WHO PORT BASE TOKEN DIR DEEP FROM SLICE CONNECTIONS SECONDS TIMEOUT -> RESULT line
+wrk_run() {
+  local line
+  line="$(SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2$$$RANDOM" \
+    DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$8" SPARE_COUNT="$9" \
+    wrk -t"$THREADS" -c"${10}" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" |
+    tee -a "$WORK/wrk-$2.log" | grep '^RESULT' || true)"
+  echo "${line:-RESULT requests=0 duration_us=${11}000000 p50_us=0 p99_us=0 non2xx=0 connect=0 read=0 write=0 timeout=0 wraps=0}"
+}
+
+# drain PORT BASE TOKEN DIR: waits (300 s at most) until the server answers GET /Users/{id} within
+# 2 s, so that requests a scenario left queued do not slow the next one; prints the seconds waited.
+drain() {
+  local url="http://127.0.0.1:$1$2/Users/$(head -n1 "$4/members.tsv" | cut -f1)" t0=$SECONDS
+  local auth=(); [ -n "$3" ] && auth=(-H "Authorization: Bearer $3")
+  while [ $((SECONDS - t0)) -lt 300 ]; do
+    if curl -fsS -o /dev/null --max-time 2 "${auth[@]}" "$url" 2>/dev/null; then break; fi
+  done
+  echo $((SECONDS - t0))
+}
+
+declare -A RSS DRAIN SOLO
+
+# run_scenarios NAME PORT BASE_PATH TOKEN DIR DEEP_START SERVER_LOG SERVER_PID
+run_scenarios() {
+  local who="$1" port="$2" base="$3" token="$4" dir="$5" deep="$6" slog="$7" pid="$8" s line from mark
+  local slice=$(($(wc -l <"$dir/spares.txt") / 3))
+  for s in $SCENARIOS; do
+    case "$s" in
+      add_member) from=0 ;;
+      add_member_excl) from=$slice ;;
+      add_member_small) from=$((2 * slice)) ;;
+      *) from=0 ;;
+    esac
+    log "$who: $s (${DURATION}s, $CONNS connections)"
+    mark="$(wc -l <"$slog")"
+    line="$(wrk_run "$s" "$who" "$port" "$base" "$token" "$dir" "$deep" "$from" "$slice" "$CONNS" "$DURATION" 10)"
+    log "  $line"
+    DRAIN["$who:$s"]="$(drain "$port" "$base" "$token" "$dir")"
+    if [ "$(field "$line" requests)" = 0 ]; then
+      # Not one answer in time under load: one connection, longer, to say how long one takes.
+      log "  no request completed; measuring one connection for $((DURATION * 3))s"
+      SOLO["$who:$s"]="$(wrk_run "$s" "$who" "$port" "$base" "$token" "$dir" "$deep" \
+        $((from + slice / 2)) $((slice / 2)) 1 $((DURATION * 3)) 120)"
+      log "  ${SOLO[$who:$s]}"
+      DRAIN["$who:$s"]=$((DRAIN[$who:$s] + $(drain "$port" "$base" "$token" "$dir")))
+    fi
+    [ "${DRAIN[$who:$s]}" -gt 1 ] && log "  the server was busy ${DRAIN[$who:$s]}s after the scenario"
+    RES["$who:$s"]="$line"
+    RSS["$who:$s"]="$(($(status_kb "$pid" VmRSS) / 1024))/$(($(status_kb "$pid" VmHWM) / 1024))"
+    sleep 1
+    STATUS["$who:$s"]="$(statuses "$slog" "$mark")"
+    PROBLEMS["$who:$s"]="$(problems "$slog" "$mark")"
+    if [ -n "${STATUS[$who:$s]}" ]; then log "  non-2xx: ${STATUS[$who:$s]} ${PROBLEMS[$who:$s]}"; fi
+  done
+}
+
+field() { # LINE KEY
+  sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"
+}
+
+status_kb() { # PID KEY
+  awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
+}
+
+STARTED_AT="$(date -u '+%Y-%m-%d %H:%M UTC')"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- scimlet ------------------------------------------------------------------------------------
+DATA="$WORK/scimlet-data"
+S_DIR="$WORK/scimlet-ids"
+mkdir -p "$S_DIR"
+TOKEN="$("$BIN" tenant create bench --data "$DATA" 2>/dev/null | tail -n1)"
+PRELOAD_HOW="the SCIM API (loader bench, 32 connections)"
+IMPORTED=0
+T0=$(date +%s.%N)
+if "$BIN" --help 2>/dev/null | grep -qE '^\s+import\b'; then
+  log "scimlet: generating $USERS users + $SPARES spares for scimlet import"
+  {
+    echo '{"type":"team","name":"Big"}'
+    awk -v n="$USERS" 'BEGIN { for (i = 0; i < n; i++) printf "{\"type\":\"user\",\"userName\":\"user-%06d@bench.example\",\"givenName\":\"Bench\",\"familyName\":\"User %d\",\"email\":\"user-%06d@bench.example\",\"teams\":[\"Big\"]}\n", i, i, i }'
+    awk -v n="$SPARES" 'BEGIN { for (i = 0; i < n; i++) printf "{\"type\":\"user\",\"userName\":\"spare-%06d@bench.example\",\"givenName\":\"Bench\",\"familyName\":\"Spare %d\",\"email\":\"spare-%06d@bench.example\"}\n", i, i, i }'
+  } >"$WORK/import.jsonl"
+  if "$BIN" import bench "$WORK/import.jsonl" --data "$DATA" >&2; then
+    IMPORTED=1
+    PRELOAD_HOW="\`scimlet import\`"
+  else
+    log "scimlet import failed; falling back to the SCIM API on a fresh data dir"
+    rm -rf "$DATA"
+    TOKEN="$("$BIN" tenant create bench --data "$DATA" 2>/dev/null | tail -n1)"
+    T0=$(date +%s.%N)
+  fi
+fi
+PORT="$(free_port)"
+NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$PORT" --data "$DATA" >"$WORK/scimlet.log" 2>&1 &
+SPID=$!
+PIDS+=("$SPID")
+wait_http "http://127.0.0.1:$PORT/healthz"
+log "scimlet serving on 127.0.0.1:$PORT (pid $SPID)"
+if [ "$IMPORTED" = 1 ]; then
+  loader dump --base "http://127.0.0.1:$PORT/scim/v2" --token "$TOKEN" --out "$S_DIR"
+else
+  log "scimlet: preloading $USERS users + $SPARES spares through the API"
+  loader preload --base "http://127.0.0.1:$PORT/scim/v2" --token "$TOKEN" --out "$S_DIR" \
+    --users "$USERS" --spares "$SPARES" --concurrency 32
+fi
+PRELOAD_S="$(since "$T0")"
+S_LOADED="$(cat "$S_DIR/loaded.txt")"
+RSS_AFTER_LOAD="$(status_kb "$SPID" VmRSS)"
+run_scenarios scimlet "$PORT" /scim/v2 "$TOKEN" "$S_DIR" "$((S_LOADED + $(wc -l <"$S_DIR/spares.txt") - 99))" \
+  "$WORK/scimlet.log" "$SPID"
+S_TOTAL="$(curl -fsS -H "Authorization: Bearer $TOKEN" \
+  "http://127.0.0.1:$PORT/scim/v2/Users?count=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalResults"])')"
+S_HWM="$(status_kb "$SPID" VmHWM)"
+S_RSS="$(status_kb "$SPID" VmRSS)"
+kill "$SPID"
+wait "$SPID" 2>/dev/null || true
+DB_BYTES="$(find "$DATA" -maxdepth 1 -name 'scimlet.db*' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')"
+CACHE_BYTES="$(du -sb "$DATA/cache" 2>/dev/null | cut -f1)"
+# The access log (one info line per request, as shipped) goes to a file; keep its problems.
+grep -E 'ERROR|WARN|panicked' "$WORK/scimlet.log" | head -200 >"$CACHE/last-scimlet-problems.log" || true
+if [ -s "$CACHE/last-scimlet-problems.log" ]; then
+  log "scimlet logged warnings or errors; see $CACHE/last-scimlet-problems.log"
+fi
+
+# --- peer ---------------------------------------------------------------------------------------
+P_LOADED=0
+if [ "$PEER" = 1 ]; then
+  P_DIR="$WORK/peer-ids"
+  PPORT="$(free_port)"
+  "$PEER_BIN" --hostname 127.0.0.1 --port "$PPORT" >"$WORK/peer.log" 2>&1 &
+  PPID_=$!
+  PIDS+=("$PPID_")
+  wait_http "http://127.0.0.1:$PPORT/v2/ServiceProviderConfig"
+  log "scim2-server serving on 127.0.0.1:$PPORT (pid $PPID_); preloading $PEER_USERS users (budget ${PEER_MAX_SECONDS}s)"
+  T1=$(date +%s.%N)
+  loader preload --base "http://127.0.0.1:$PPORT/v2" --out "$P_DIR" --users "$PEER_USERS" \
+    --spares "$PEER_SPARES" --concurrency 32 --max-seconds "$PEER_MAX_SECONDS" --group-in-one-post
+  P_PRELOAD_S="$(since "$T1")"
+  P_LOADED="$(cat "$P_DIR/loaded.txt")"
+  run_scenarios peer "$PPORT" /v2 "" "$P_DIR" "$((P_LOADED + $(wc -l <"$P_DIR/spares.txt") - 99))" \
+    "$WORK/peer.log" "$PPID_"
+  P_HWM="$(status_kb "$PPID_" VmHWM)"
+  kill "$PPID_"
+  wait "$PPID_" 2>/dev/null || true
+fi
+
+# --- boundary bench -----------------------------------------------------------------------------
+if [ "$BOUNDARY" = 1 ]; then
+  log "cargo bench -p scimlet --bench boundary"
+  (cd "$ROOT" && cargo bench -q -p scimlet --bench boundary 2>&1) | tee "$WORK/boundary.txt" >&2
+fi
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- report -------------------------------------------------------------------------------------
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+rps() {
+  awk -v r="$1" -v d="$2" 'BEGIN { x = r / (d / 1e6); printf (x >= 100 ? "%.0f" : x >= 1 ? "%.1f" : "%.2f"), x }'
+}
+cell() { # WHO:SCENARIO -> "req/s | p50 | p99"
+  local line="${RES[$1]}" solo="${SOLO[$1]:-}" r err
+  r="$(rps "$(field "$line" requests)" "$(field "$line" duration_us)")"
+  err=$(($(field "$line" non2xx) + $(field "$line" timeout) + $(field "$line" connect) + $(field "$line" read) + $(field "$line" write)))
+  if [ "$err" -gt 0 ]; then r="$r ⚠ $err errors"; fi
+  if [ -n "$solo" ]; then
+    if [ "$(field "$solo" requests)" -gt 0 ]; then
+      printf '0 ‡ (alone: %s) | %s ‡ | %s ‡' "$(rps "$(field "$solo" requests)" "$(field "$solo" duration_us)")" \
+        "$(ms "$(field "$solo" p50_us)")" "$(ms "$(field "$solo" p99_us)")"
+    else
+      printf '0 ‡ | > %s000 ‡ | — ' "$((DURATION * 3))"
+    fi
+    return
+  fi
+  printf '%s | %s | %s' "$r" "$(ms "$(field "$line" p50_us)")" "$(ms "$(field "$line" p99_us)")"
+}
+rate() { # WHO:SCENARIO -> req/s, from the single-connection run when none completed under load
+  local line="${RES[$1]}"
+  if [ "$(field "$line" requests)" = 0 ] && [ -n "${SOLO[$1]:-}" ]; then line="${SOLO[$1]}"; fi
+  awk -v r="$(field "$line" requests)" -v d="$(field "$line" duration_us)" 'BEGIN { print r / (d / 1e6) }'
+}
+label() {
+  case "$1" in
+    filter) echo 'GET /Users?filter=userName eq "…" (random user)' ;;
+    get) echo 'GET /Users/{id} (random user)' ;;
+    groups) echo 'GET /Groups?excludedAttributes=members' ;;
+    deep_page) echo 'GET /Users?startIndex=N-99&count=100 (last page)' ;;
+    patch_active) echo 'PATCH /Users/{id} replace active=false (random user)' ;;
+    post) echo 'POST /Users (unique userName)' ;;
+    add_member) echo 'PATCH /Groups/{big} add 1 new member' ;;
+    add_member_excl) echo 'same, with ?excludedAttributes=members' ;;
+    add_member_small) echo 'PATCH /Groups/{small} add 1 new member (group starts empty)' ;;
+  esac
+}
+MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+
+{
+  echo "Command: \`host/benches/compare.sh${ARGS:+ $ARGS}\` ($STARTED_AT). Load: wrk, $CONNS connections,"
+  echo "$THREADS thread, ${DURATION} s per scenario, loopback; a random existing user per request where it says so."
+  echo
+  printf -- '- scimlet: %s users in group "Big" + %s users in no group, SQLite (WAL, durable commits),\n' \
+    "$S_LOADED" "$(wc -l <"$S_DIR/spares.txt")"
+  printf '  preloaded through %s in %.0f s.\n' "$PRELOAD_HOW" "$PRELOAD_S"
+  if [ "$PEER" = 1 ]; then
+    printf -- '- scim2-server %s (its own CLI: in-memory storage, wsgiref thread per connection, HTTP/1.0):\n' "$PEER_VERSION"
+    printf '  %s users in group "Big" + %s in no group, preloaded through its API (32 connections) in %.0f s' \
+      "$P_LOADED" "$(wc -l <"$P_DIR/spares.txt")" "$P_PRELOAD_S"
+    if [ "$P_LOADED" -lt "$PEER_USERS" ]; then
+      printf ' (**fewer users than scimlet**: the %s s preload budget ran out after %s of %s)' \
+        "$PEER_MAX_SECONDS" "$P_LOADED" "$PEER_USERS"
+    elif [ "$P_LOADED" -lt "$S_LOADED" ]; then
+      printf ' (**fewer users than scimlet**, by --peer-users)'
+    fi
+    echo "."
+  fi
+  echo
+  if [ "$PEER" = 1 ]; then
+    echo "| scenario | scimlet req/s | p50 ms | p99 ms | scim2-server req/s | p50 ms | p99 ms | req/s ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  else
+    echo "| scenario | scimlet req/s | p50 ms | p99 ms |"
+    echo "|---|---:|---:|---:|"
+  fi
+  for s in $SCENARIOS; do
+    if [ "$PEER" = 1 ]; then
+      ratio="$(awk -v a="$(rate "scimlet:$s")" -v b="$(rate "peer:$s")" \
+        'BEGIN { if (b == 0) print "∞"; else printf (a / b >= 10 ? "%.0f×" : "%.1f×"), a / b }')"
+      echo "| $(label "$s") | $(cell "scimlet:$s") | $(cell "peer:$s") | $ratio |"
+    else
+      echo "| $(label "$s") | $(cell "scimlet:$s") |"
+    fi
+  done
+  echo
+  for s in $SCENARIOS; do
+    for who in scimlet peer; do
+      if [ -n "${STATUS[$who:$s]:-}" ]; then
+        name="$who"; [ "$who" = peer ] && name=scim2-server
+        echo "- ⚠ $name, $(label "$s"): non-2xx responses ${STATUS[$who:$s]}${PROBLEMS[$who:$s]:+; logged: ${PROBLEMS[$who:$s]}}."
+      fi
+    done
+  done
+  if [ -n "${!SOLO[*]}" ]; then
+    echo "- ‡ No request completed within the ${DURATION} s under load (wrk timeout 10 s); the cells show one"
+    echo "  connection for $((DURATION * 3)) s instead (timeout 120 s), and the ratio uses that rate."
+  fi
+  for s in $SCENARIOS; do
+    for who in scimlet peer; do
+      if [ "${DRAIN[$who:$s]:-0}" -gt 1 ]; then
+        name="$who"; [ "$who" = peer ] && name=scim2-server
+        echo "- $name was still busy ${DRAIN[$who:$s]} s after \"$(label "$s")\" ended (requests left queued); the next scenario started after."
+      fi
+    done
+  done
+  for who in scimlet peer; do
+    w=0
+    for s in add_member add_member_excl add_member_small; do
+      w=$((w + $(field "${RES[$who:$s]:-}" wraps || true) + 0))
+    done
+    if [ "$w" -gt 0 ]; then
+      echo "- Note: $who ran out of spare users; $w member adds re-added an existing member."
+    fi
+  done
+  echo "- scimlet host peak RSS (VmHWM): $((S_HWM / 1024)) MB (RSS after preload $((RSS_AFTER_LOAD / 1024)) MB, at the end $((S_RSS / 1024)) MB)."
+  printf -- '- scimlet RSS / peak RSS after each scenario (MB):'
+  for s in $SCENARIOS; do printf ' %s %s;' "$s" "${RSS[scimlet:$s]}"; done
+  echo
+  if [ "$PEER" = 1 ]; then
+    echo "- scim2-server peak RSS (VmHWM): $((P_HWM / 1024)) MB with $P_LOADED users."
+  fi
+  per=$(awk -v b="$DB_BYTES" -v n="$S_TOTAL" 'BEGIN { printf "%.0f", b * 100000 / n }')
+  echo "- SQLite data (scimlet.db after shutdown): $(MB "$DB_BYTES") for $S_TOTAL users = **$(MB "$per") per 100 000 users** (with group memberships and indexes); the compiled-component cache beside it is $(MB "${CACHE_BYTES:-0}")."
+  if [ "$BOUNDARY" = 1 ]; then
+    echo
+    echo "\`cargo bench -p scimlet --bench boundary\` (same guest code through wasmtime vs linked natively, memory store, median µs per request):"
+    echo
+    echo "| request | wasm µs | native µs | ratio |"
+    echo "|---|---:|---:|---:|"
+    awk 'NF >= 4 && $NF ~ /^[0-9.]+$/ && $(NF-1) ~ /^[0-9.]+$/ && $(NF-2) ~ /^[0-9.]+$/ {
+           name = $1; for (i = 2; i <= NF - 3; i++) name = name " " $i
+           printf "| %s | %s | %s | %s |\n", name, $(NF-2), $(NF-1), $NF }' "$WORK/boundary.txt"
+  fi
+  echo
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM; load average before $LOAD_BEFORE, after $LOAD_AFTER."
+} >"$WORK/report.md"
+
+cp "$WORK/report.md" "$CACHE/last-report.md"
+cp "$WORK"/wrk-*.log "$CACHE/" 2>/dev/null || true
+[ -n "$OUT" ] && cp "$WORK/report.md" "$OUT"
+cat "$WORK/report.md"
