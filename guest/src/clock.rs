@@ -72,6 +72,93 @@ pub fn new_id() -> String {
     )
 }
 
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to a UTC (seconds since the epoch, nanoseconds)
+/// pair, which orders like the instants themselves.
+pub fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
+    let b = text.as_bytes();
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let digits = b.get(from..to)?;
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let sep = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let valid_date = (1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day);
+    if !valid_date || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        // Nanosecond precision; further digits are truncated.
+        for k in 0..9 {
+            nanos = nanos * 10
+                + if k < digits {
+                    u32::from(b[i + 1 + k] - b'0')
+                } else {
+                    0
+                };
+        }
+        i += 1 + digits;
+    }
+    let offset = match b.get(i).copied()? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = oh * 3600 + om * 60;
+            if sign == b'-' {
+                -offset
+            } else {
+                offset
+            }
+        }
+        _ => return None,
+    };
+    let seconds =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some((seconds, nanos))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// RFC 3339 UTC time stamp with microseconds (audit records).
+pub fn rfc3339_micros(micros: u64) -> String {
+    let millis_text = rfc3339(micros / 1000);
+    format!("{}{:03}Z", millis_text.trim_end_matches('Z'), micros % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

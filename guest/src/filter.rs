@@ -884,7 +884,10 @@ fn compare_date_times(actual: &Value, op: CompareOp, literal: &Value) -> bool {
     if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
         return compare_strings(actual, op, literal, true);
     }
-    match (parse_date_time(a), parse_date_time(b)) {
+    match (
+        crate::clock::parse_rfc3339(a),
+        crate::clock::parse_rfc3339(b),
+    ) {
         (Some(x), Some(y)) => order_holds(x.cmp(&y), op),
         _ => matches!(op, CompareOp::Eq | CompareOp::Ne) && order_holds(a.cmp(b), op),
     }
@@ -896,87 +899,6 @@ fn compare_booleans(actual: &Value, op: CompareOp, literal: &Value) -> bool {
         (Some(a), Some(b), CompareOp::Ne) => a != b,
         _ => false,
     }
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to a UTC (seconds since the epoch, nanoseconds)
-/// pair, which orders like the instants themselves.
-fn parse_date_time(text: &str) -> Option<(i64, u32)> {
-    let b = text.as_bytes();
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let digits = b.get(from..to)?;
-        digits
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let sep = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let valid_date = (1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day);
-    if !valid_date || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0u32;
-    if b.get(i) == Some(&b'.') {
-        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return None;
-        }
-        // Nanosecond precision; further digits are truncated.
-        for k in 0..9 {
-            nanos = nanos * 10
-                + if k < digits {
-                    u32::from(b[i + 1 + k] - b'0')
-                } else {
-                    0
-                };
-        }
-        i += 1 + digits;
-    }
-    let offset = match b.get(i).copied()? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let offset = oh * 3600 + om * 60;
-            if sign == b'-' {
-                -offset
-            } else {
-                offset
-            }
-        }
-        _ => return None,
-    };
-    let seconds =
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some((seconds, nanos))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1500,7 +1422,7 @@ mod tests {
         assert!(!m(r#"meta.lastModified lt "2011-05-13T04:42:34Z""#));
         assert!(!m(r#"meta.lastModified gt "not a date""#));
         assert!(m(r#"meta.lastModified sw "2011-05""#));
-        let instant = |s: &str| parse_date_time(s).unwrap();
+        let instant = |s: &str| crate::clock::parse_rfc3339(s).unwrap();
         assert_eq!(instant("1970-01-01T00:00:00Z"), (0, 0));
         assert_eq!(
             instant("2000-03-01T00:00:00Z").0 - instant("2000-02-28T00:00:00Z").0,
@@ -1523,7 +1445,7 @@ mod tests {
             "2011-05-13T04:42:34+0200",
             "2011-05-13T24:00:00Z",
         ] {
-            assert_eq!(parse_date_time(bad), None, "{bad}");
+            assert_eq!(crate::clock::parse_rfc3339(bad), None, "{bad}");
         }
     }
 

@@ -158,7 +158,7 @@ impl Writer {
             // Time first so that keys sort by time; the sequence keeps equal times distinct.
             let key = format!("{PREFIX}{micros:020}-{:08}", self.seq % 100_000_000);
             let value = json!({
-                "time": crate::audit::rfc3339_micros(micros),
+                "time": scimlet_guest::clock::rfc3339_micros(micros),
                 "requestId": r.request_id,
                 "userAgent": r.user_agent,
                 "method": r.method,
@@ -246,28 +246,6 @@ pub fn read(
         .collect())
 }
 
-/// RFC 3339 UTC with microseconds.
-pub fn rfc3339_micros(micros: u64) -> String {
-    let secs = micros / 1_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        micros % 1_000_000
-    )
-}
-
 /// Parses `--since`: an RFC 3339 time, or a duration back from now (`90s`, `15m`, `2h`, `7d`).
 pub fn parse_since(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -277,28 +255,15 @@ pub fn parse_since(text: &str) -> Result<u64, String> {
             return Ok(now_micros().saturating_sub(n * secs * 1_000_000));
         }
     }
-    parse_rfc3339(t).ok_or_else(|| {
-        format!("'{text}' is neither a time like 2026-11-28T10:00:00Z nor a duration like 2h")
-    })
-}
-
-fn parse_rfc3339(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    if b.len() < 20 || !t.ends_with('Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs).ok().map(|s| s * 1_000_000)
+    scimlet_guest::clock::parse_rfc3339(t)
+        .and_then(|(secs, nanos)| {
+            u64::try_from(secs)
+                .ok()
+                .map(|s| s * 1_000_000 + u64::from(nanos / 1000))
+        })
+        .ok_or_else(|| {
+            format!("'{text}' is neither a time like 2026-11-28T10:00:00Z nor a duration like 2h")
+        })
 }
 
 #[cfg(test)]
@@ -356,7 +321,7 @@ mod tests {
     fn since_takes_times_and_durations() {
         assert_eq!(parse_since("1970-01-02T00:00:00Z").unwrap(), 86_400_000_000);
         assert_eq!(
-            rfc3339_micros(86_400_000_001),
+            scimlet_guest::clock::rfc3339_micros(86_400_000_001),
             "1970-01-02T00:00:00.000001Z"
         );
         let two_hours = parse_since("2h").unwrap();
