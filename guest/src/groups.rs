@@ -396,6 +396,12 @@ impl Service<'_> {
         Ok(out)
     }
 
+    /// Whether a PATCH response should leave the group out (see the policy's
+    /// `group-patch-body-max-members`).
+    pub(crate) fn group_too_large_for_body(&self, gid: &str) -> ScimResult<bool> {
+        Ok(Membership::new(self.store()).count(gid)? > self.policy.group_patch_body_max_members)
+    }
+
     /// The `members` array of a group as JSON text, written while scanning the edges in
     /// batches, with the sub-attributes the projection keeps; `None` for a group without members.
     pub(crate) fn members_text(&self, gid: &str, proj: &Projection) -> ScimResult<Option<String>> {

@@ -247,7 +247,16 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
             doc
         }
         "PUT" => svc.replace(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?,
-        "PATCH" => svc.patch(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?,
+        "PATCH" => {
+            let doc = svc.patch(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?;
+            if kind == Kind::Group
+                && req.param("attributes").is_none()
+                && svc.group_too_large_for_body(id)?
+            {
+                return Ok(Response::empty(204).with_header("etag", etag_of(&doc)));
+            }
+            doc
+        }
         "DELETE" => {
             svc.delete(kind, id, if_match)?;
             return Ok(Response::empty(204));

@@ -66,6 +66,10 @@ pub struct Policy {
     /// Largest share (percent) by which one request other than an explicit full replace may
     /// shrink a group's membership.
     pub max_group_shrink_percent: u8,
+    /// A PATCH of a group with more members than this answers 204 No Content unless the request
+    /// names `attributes` (RFC 7644 §3.5.2 allows either): IdPs send one PATCH per membership
+    /// change and must not receive the whole member list each time.
+    pub group_patch_body_max_members: u64,
     /// Which identity-provider dialect rules rewrite request bodies ([`crate::dialect`]).
     #[serde(default)]
     pub dialect: Dialect,
@@ -133,6 +137,7 @@ impl Policy {
             coerce_boolean_strings: true,
             lenient_filter_values: true,
             max_group_shrink_percent: 100,
+            group_patch_body_max_members: 1000,
             dialect: Dialect::default(),
         };
         match profile {

@@ -430,3 +430,39 @@ fn large_groups_stream_every_member_with_the_projection() {
     );
     assert!(no_ref["members"][0].get("$ref").is_none() && no_ref["members"][0]["type"] == "User");
 }
+
+#[test]
+fn patching_a_large_group_answers_204_unless_attributes_are_asked_for() {
+    let t = Tenant::with_policy(r#"{"group-patch-body-max-members": 2}"#);
+    let ids: Vec<String> = (0..4).map(|i| t.create(&format!("u{i}"))).collect();
+    let g = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": [{"value": ids[0]}]})),
+    );
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let add = |i: usize| {
+        Some(patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": ids[i]}]}]),
+        ))
+    };
+    assert_eq!(
+        t.call("PATCH", &path, add(1), &[]).status,
+        200,
+        "small groups answer with the resource"
+    );
+    let big = t.call("PATCH", &path, add(2), &[]);
+    assert_eq!(big.status, 204);
+    assert!(big.body.is_empty() && common::header(&big, "etag").is_some());
+    let asked = t.call(
+        "PATCH",
+        &format!("{path}?attributes=displayName"),
+        add(3),
+        &[],
+    );
+    assert_eq!(
+        asked.status, 200,
+        "RFC 7644 §3.5.2: attributes given means 200 with the resource"
+    );
+    assert_eq!(member_ids(&t.ok("GET", &path, None)).len(), 4);
+}
