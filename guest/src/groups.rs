@@ -565,6 +565,12 @@ impl Service<'_> {
             writes.extend(members::link(gid, u));
             writes.push(members::stamp(members::user_stamp(u)));
         }
+        // A removal holds only while its edge does: if the user is deleted meanwhile (which
+        // removes the edge), the commit conflicts and the retry no longer removes anything.
+        let edge_keys: Vec<String> = remove.iter().map(|u| members::edge(gid, u)).collect();
+        for (key, edge) in edge_keys.iter().zip(self.store().get_many(&edge_keys)?) {
+            checks.push(Check::unchanged(key.clone(), edge.as_ref()));
+        }
         for u in remove {
             writes.extend(members::unlink(gid, u));
             writes.push(members::stamp(members::user_stamp(u)));

@@ -110,14 +110,14 @@ fn normalize_extension(
 
 /// The value to keep for a client-supplied attribute, or `None` when the client may not set it.
 fn writable_value(attr: &Attribute, value: &Value, rules: InputRules) -> ScimResult<Option<Value>> {
-    if matches!(
-        attr.mutability,
-        Mutability::ReadOnly | Mutability::WriteOnly
-    ) || attr.returned == Returned::Never
-    {
+    if attr.mutability == Mutability::ReadOnly {
         return Ok(None);
     }
     let v = check_value(attr, value, rules)?;
+    // Write-only values (password) are checked like any other, then never kept.
+    if attr.mutability == Mutability::WriteOnly || attr.returned == Returned::Never {
+        return Ok(None);
+    }
     Ok((!is_empty(&v)).then_some(v))
 }
 

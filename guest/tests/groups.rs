@@ -466,3 +466,84 @@ fn patching_a_large_group_answers_204_unless_attributes_are_asked_for() {
     );
     assert_eq!(member_ids(&t.ok("GET", &path, None)).len(), 4);
 }
+
+/// A store that deletes a user just before the next commit lands: the race between a member
+/// removal and the user's deletion, made deterministic.
+struct DeleteBeforeCommit {
+    inner: scimlet_guest::store::MemStore,
+    victim: std::cell::RefCell<Option<String>>,
+}
+
+impl scimlet_guest::store::Store for DeleteBeforeCommit {
+    fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<scimlet_guest::store::Entry>, scimlet_guest::store::StoreError> {
+        self.inner.get(key)
+    }
+    fn get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<scimlet_guest::store::Entry>>, scimlet_guest::store::StoreError> {
+        self.inner.get_many(keys)
+    }
+    fn scan(
+        &self,
+        scan: &scimlet_guest::store::Scan,
+    ) -> Result<Vec<scimlet_guest::store::Entry>, scimlet_guest::store::StoreError> {
+        self.inner.scan(scan)
+    }
+    fn count(&self, start: &str, end: &str) -> Result<u64, scimlet_guest::store::StoreError> {
+        self.inner.count(start, end)
+    }
+    fn commit(
+        &self,
+        checks: &[scimlet_guest::store::Check],
+        writes: &[scimlet_guest::store::Write],
+    ) -> Result<u64, scimlet_guest::store::StoreError> {
+        if let Some(user) = self.victim.borrow_mut().take() {
+            let svc = scimlet_guest::service::Service::new(&self.inner, "", "").unwrap();
+            svc.delete(scimlet_guest::repo::Kind::User, &user, None)
+                .unwrap();
+        }
+        self.inner.commit(checks, writes)
+    }
+}
+
+#[test]
+fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
+    let store = DeleteBeforeCommit {
+        inner: scimlet_guest::store::MemStore::new(),
+        victim: Default::default(),
+    };
+    let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
+    let proj = Default::default();
+    let kind = scimlet_guest::repo::Kind::User;
+    let u = svc
+        .create(kind, &json!({"userName": "leaver"}), &proj)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = svc
+        .create(
+            scimlet_guest::repo::Kind::Group,
+            &json!({"displayName": "Eng", "members": [{"value": u}]}),
+            &proj,
+        )
+        .unwrap();
+    let gid = g["id"].as_str().unwrap().to_string();
+    *store.victim.borrow_mut() = Some(u.clone());
+    let remove = patch(json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}]));
+    svc.patch(scimlet_guest::repo::Kind::Group, &gid, &remove, None, &proj)
+        .unwrap();
+    let problems = scimlet_guest::check::verify(&store.inner, "");
+    assert!(problems.is_empty(), "{problems:?}");
+    let leftovers: Vec<String> = store
+        .inner
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains(&u))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -322,9 +322,9 @@ fn wrong_types_in_every_user_attribute_are_invalid_values() {
     let mut cases = Vec::new();
     for attr in schema["attributes"].as_array().unwrap() {
         let name = attr["name"].as_str().unwrap();
-        // Read-only attributes are ignored in requests (RFC 7643 §2.2); the password is never
-        // stored, so it is not validated either (see the report of issue 8).
-        if attr["mutability"] == "readOnly" || name == "password" {
+        // Read-only attributes are ignored in requests (RFC 7643 §2.2). The password is never
+        // stored, but a wrongly typed one is still refused.
+        if attr["mutability"] == "readOnly" {
             continue;
         }
         // PATCH reads a bare string (or a list of them) for a complex attribute with a string `value`
