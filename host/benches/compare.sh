@@ -146,12 +146,16 @@ problems() { # LOGFILE FROM
 declare -A STATUS PROBLEMS
 
 # wrk_run SCENARIO WHO PORT BASE TOKEN DIR DEEP FROM SLICE CONNECTIONS SECONDS TIMEOUT -> RESULT line
+# (wrk's own CPU seconds, user + system, go to $WORK/wrk.cpu)
 wrk_run() {
-  local line
-  line="$(SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2$$$RANDOM" \
+  local line TIMEFORMAT='%U %S'
+  { time SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2$$$RANDOM" \
     DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$8" SPARE_COUNT="$9" \
-    wrk -t"$THREADS" -c"${10}" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" |
-    tee -a "$WORK/wrk-$2.log" | grep '^RESULT' || true)"
+    wrk -t"$THREADS" -c"${10}" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" \
+    >"$WORK/wrk.out" 2>&1; } 2>"$WORK/wrk.time" || true
+  awk '{ print $1 + $2 }' "$WORK/wrk.time" >"$WORK/wrk.cpu"
+  cat "$WORK/wrk.out" >>"$WORK/wrk-$2.log"
+  line="$(grep '^RESULT' "$WORK/wrk.out" || true)"
   echo "${line:-RESULT requests=0 duration_us=${11}000000 p50_us=0 p99_us=0 non2xx=0 connect=0 read=0 write=0 timeout=0 wraps=0}"
 }
 
@@ -166,7 +170,11 @@ drain() {
   echo $((SECONDS - t0))
 }
 
-declare -A RSS DRAIN SOLO
+declare -A RSS DRAIN SOLO OTHERS
+
+# Busy CPU jiffies of the whole machine, and of one process (all its threads).
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+proc_jiffies() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 # run_scenarios NAME PORT BASE_PATH TOKEN DIR DEEP_START SERVER_LOG SERVER_PID
 run_scenarios() {
@@ -181,8 +189,15 @@ run_scenarios() {
     esac
     log "$who: $s (${DURATION}s, $CONNS connections)"
     mark="$(wc -l <"$slog")"
-    line="$(wrk_run "$s" "$who" "$port" "$base" "$token" "$dir" "$deep" "$from" "$slice" "$CONNS" "$DURATION" 10)"
-    log "  $line"
+    local b0 p0 t0
+    b0="$(busy_jiffies)"; p0="$(proc_jiffies "$pid")"; t0="$(date +%s.%N)"
+    wrk_run "$s" "$who" "$port" "$base" "$token" "$dir" "$deep" "$from" "$slice" "$CONNS" "$DURATION" 10 >"$WORK/line"
+    line="$(cat "$WORK/line")"
+    # Share of both cores used by processes other than this server and wrk during the scenario.
+    OTHERS["$who:$s"]="$(awk -v b="$(($(busy_jiffies) - b0))" -v p="$(($(proc_jiffies "$pid") - p0))" \
+      -v w="$(cat "$WORK/wrk.cpu")" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+      -v n="$(nproc)" 'BEGIN { x = (b - p - w * hz) / ((t1 - t0) * hz * n) * 100; printf "%.0f", (x < 0 ? 0 : x) }')"
+    log "  $line (others: ${OTHERS[$who:$s]}% CPU)"
     DRAIN["$who:$s"]="$(drain "$port" "$base" "$token" "$dir")"
     if [ "$(field "$line" requests)" = 0 ]; then
       # Not one answer in time under load: one connection, longer, to say how long one takes.
@@ -427,6 +442,9 @@ MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
   fi
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM; load average before $LOAD_BEFORE, after $LOAD_AFTER."
+  printf 'CPU used by other processes (not scimlet, not wrk) during each scimlet scenario, %% of both cores:'
+  for s in $SCENARIOS; do printf ' %s' "${OTHERS[scimlet:$s]}"; done
+  echo "."
 } >"$WORK/report.md"
 
 cp "$WORK/report.md" "$CACHE/last-report.md"
