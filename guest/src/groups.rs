@@ -397,9 +397,17 @@ impl Service<'_> {
     }
 
     /// Whether a PATCH response should leave the group out (see the policy's
-    /// `group-patch-body-max-members`).
-    pub(crate) fn group_too_large_for_body(&self, gid: &str) -> ScimResult<bool> {
-        Ok(Membership::new(self.store()).count(gid)? > self.policy.group_patch_body_max_members)
+    /// `group-patch-body-max-members`). A response without members costs nothing to render, so
+    /// only a projection that keeps them probes the group's size.
+    pub(crate) fn group_too_large_for_body(
+        &self,
+        gid: &str,
+        proj: &Projection,
+    ) -> ScimResult<bool> {
+        if !proj.wants(self.schema(Kind::Group), "members") {
+            return Ok(false);
+        }
+        Membership::new(self.store()).more_than(gid, self.policy.group_patch_body_max_members)
     }
 
     /// The `members` array of a group as JSON text, written while scanning the edges in

@@ -251,7 +251,7 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
             let doc = svc.patch(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?;
             if kind == Kind::Group
                 && req.param("attributes").is_none()
-                && svc.group_too_large_for_body(id)?
+                && svc.group_too_large_for_body(id, &proj)?
             {
                 return Ok(Response::empty(204).with_header("etag", etag_of(&doc)));
             }

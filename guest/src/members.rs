@@ -132,6 +132,21 @@ impl<'a> Membership<'a> {
             .count(&prefix, &crate::store::prefix_end(&prefix))?)
     }
 
+    /// Whether the group has more than `n` members, reading at most one edge past the first
+    /// `n` instead of counting them all (a count is O(members) in the store).
+    pub fn more_than(&self, group: &str, n: u64) -> ScimResult<bool> {
+        let prefix = format!("m/{group}/");
+        let probe = Scan {
+            start: prefix.clone(),
+            end: crate::store::prefix_end(&prefix),
+            skip: n,
+            limit: 1,
+            descending: false,
+            keys_only: true,
+        };
+        Ok(!self.store.scan(&probe)?.is_empty())
+    }
+
     pub fn stamp(&self, group: &str) -> ScimResult<Option<Entry>> {
         Ok(self.store.get(&group_stamp(group))?)
     }

@@ -464,6 +464,18 @@ fn patching_a_large_group_answers_204_unless_attributes_are_asked_for() {
         asked.status, 200,
         "RFC 7644 §3.5.2: attributes given means 200 with the resource"
     );
+    let slim = t.call(
+        "PATCH",
+        &format!("{path}?excludedAttributes=members"),
+        Some(patch(
+            json!([{"op": "replace", "path": "displayName", "value": "R&D"}]),
+        )),
+        &[],
+    );
+    assert_eq!(
+        slim.status, 200,
+        "a response without members costs nothing, whatever the group's size"
+    );
     assert_eq!(member_ids(&t.ok("GET", &path, None)).len(), 4);
 }
 
