@@ -1,8 +1,9 @@
 //! SCIM operations on Users and Groups (RFC 7644 §3.3–3.6), independent of HTTP: used by the
 //! HTTP handler and by the typed WIT exports alike.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 use serde_json::{json, Value};
 
@@ -19,12 +20,55 @@ use crate::store::Store;
 pub struct Service<'a> {
     store: &'a dyn Store,
     pub base_url: String,
-    pub policy: Policy,
-    // Built on first use: a request that needs no schema (discovery of one document, a 404)
-    // does not pay for building all of them, and a component instance lives for one request.
+    pub policy: Rc<Policy>,
+    schemas: Rc<Schemas>,
+}
+
+/// The resource schemas a policy compiles to. Each is built on first use: a request that needs
+/// no schema (discovery of one document, a 404) does not pay for building all of them.
+#[derive(Default)]
+struct Schemas {
     users: OnceCell<ResourceSchema>,
     groups: OnceCell<ResourceSchema>,
     roles: OnceCell<ResourceSchema>,
+}
+
+/// Policies parsed recently, with their schemas, by policy text: a warm component instance
+/// serves one tenant request after request, so its policy is parsed and compiled once.
+struct Compiled {
+    text: String,
+    policy: Rc<Policy>,
+    schemas: Rc<Schemas>,
+}
+
+const COMPILED_KEPT: usize = 8;
+
+thread_local! {
+    static COMPILED: RefCell<Vec<Compiled>> = const { RefCell::new(Vec::new()) };
+}
+
+fn compiled(policy_json: &str) -> ScimResult<(Rc<Policy>, Rc<Schemas>)> {
+    let hit = COMPILED.with_borrow(|kept| {
+        kept.iter()
+            .find(|c| c.text == policy_json)
+            .map(|c| (c.policy.clone(), c.schemas.clone()))
+    });
+    if let Some(hit) = hit {
+        return Ok(hit);
+    }
+    let policy = Rc::new(Policy::from_json(policy_json)?);
+    let schemas = Rc::new(Schemas::default());
+    COMPILED.with_borrow_mut(|kept| {
+        if kept.len() >= COMPILED_KEPT {
+            kept.remove(0);
+        }
+        kept.push(Compiled {
+            text: policy_json.to_string(),
+            policy: policy.clone(),
+            schemas: schemas.clone(),
+        });
+    });
+    Ok((policy, schemas))
 }
 
 /// Parameters of a list or search request, as the client sent them.
@@ -48,27 +92,28 @@ pub struct Page {
 
 impl<'a> Service<'a> {
     pub fn new(store: &'a dyn Store, base_url: &str, policy_json: &str) -> ScimResult<Self> {
-        let policy = Policy::from_json(policy_json)?;
+        let (policy, schemas) = compiled(policy_json)?;
         Ok(Service {
             store,
             base_url: base_url.trim_end_matches('/').to_string(),
-            users: OnceCell::new(),
-            groups: OnceCell::new(),
-            roles: OnceCell::new(),
             policy,
+            schemas,
         })
     }
 
     pub fn schema(&self, kind: Kind) -> &ResourceSchema {
         match kind {
-            Kind::User => self.users.get_or_init(|| self.policy.user_schema()),
-            Kind::Group => self.groups.get_or_init(|| self.policy.group_schema()),
+            Kind::User => self.schemas.users.get_or_init(|| self.policy.user_schema()),
+            Kind::Group => self
+                .schemas
+                .groups
+                .get_or_init(|| self.policy.group_schema()),
         }
     }
 
     /// The read-only Role resource type.
     pub fn role_schema(&self) -> &ResourceSchema {
-        self.roles.get_or_init(|| {
+        self.schemas.roles.get_or_init(|| {
             let description = "Roles users of this organization can hold";
             ResourceSchema::new(
                 "Role",

@@ -1,5 +1,7 @@
 //! What the component boundary costs per request: the same guest code called through wasmtime
-//! (fresh instance per request: Store + instantiate + call) and linked natively.
+//! and linked natively. `wasm` is the production path (a warm instance of the tenant per
+//! request); `fresh` instantiates the component for every request (Store + instantiate + call),
+//! which is what a request pays when no warm instance is idle.
 //!
 //! Run: `cargo bench -p scimlet --bench boundary`
 
@@ -7,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{native, request, runtime, time, us, wasm};
+use common::{fresh_runtime, native, request, runtime, time, us, wasm};
 use scimlet::store::memory::MemoryBackend;
 use scimlet::store::Backend;
 use serde_json::json;
@@ -20,6 +22,7 @@ fn main() {
     let (tenant, _) =
         scimlet::tenants::create(backend.as_ref(), "bench", "standard", None).unwrap();
     let rt = runtime();
+    let fresh = fresh_runtime();
     let n = 5000;
     for i in 0..1000 {
         let body = json!({"userName": format!("seed{i}@example.com"), "name": {"givenName": "S", "familyName": "Eed"}});
@@ -45,12 +48,17 @@ fn main() {
         .to_string();
 
     println!(
-        "{:<44} {:>12} {:>12} {:>8}",
-        "scenario (median µs per request)", "wasm", "native", "ratio"
+        "{:<44} {:>9} {:>9} {:>9} {:>12} {:>13}",
+        "scenario (median µs per request)",
+        "wasm",
+        "fresh",
+        "native",
+        "wasm/native",
+        "fresh/native"
     );
     let scenarios: Vec<(&str, MakeRequest)> = vec![
         (
-            "unknown path (instantiate + call, 404)",
+            "unknown path (404)",
             Box::new(|_| request("GET", "/Nothing", "", None)),
         ),
         (
@@ -81,15 +89,13 @@ fn main() {
         let (w50, _) = time(n, |i| {
             wasm(&rt, &backend, &tenant, make(i));
         });
+        let (f50, _) = time(n, |i| {
+            wasm(&fresh, &backend, &tenant, make(i));
+        });
         let (n50, _) = time(n, |i| {
             native(&backend, &tenant, make(i));
         });
-        println!(
-            "{name:<44} {:>12.1} {:>12.1} {:>8.2}",
-            us(w50),
-            us(n50),
-            us(w50) / us(n50)
-        );
+        row(name, us(w50), us(f50), us(n50));
     }
     let mut k = 0;
     let (w50, _) = time(n, |_| {
@@ -106,6 +112,20 @@ fn main() {
             ),
         );
     });
+    let (f50, _) = time(n, |_| {
+        k += 1;
+        wasm(
+            &fresh,
+            &backend,
+            &tenant,
+            request(
+                "POST",
+                "/Users",
+                "",
+                Some(&json!({"userName": format!("f{k}@example.com")})),
+            ),
+        );
+    });
     let (n50, _) = time(n, |_| {
         k += 1;
         native(
@@ -119,11 +139,13 @@ fn main() {
             ),
         );
     });
+    row("POST /Users (memory store)", us(w50), us(f50), us(n50));
+}
+
+fn row(name: &str, wasm: f64, fresh: f64, native: f64) {
     println!(
-        "{:<44} {:>12.1} {:>12.1} {:>8.2}",
-        "POST /Users (memory store)",
-        us(w50),
-        us(n50),
-        us(w50) / us(n50)
+        "{name:<44} {wasm:>9.1} {fresh:>9.1} {native:>9.1} {:>12.2} {:>13.2}",
+        wasm / native,
+        fresh / native
     );
 }

@@ -13,8 +13,20 @@ use scimlet::store::{Backend, Tenant};
 pub const BASE: &str = "http://bench.local/scim/v2";
 
 pub fn runtime() -> Runtime {
+    runtime_with(Limits::default())
+}
+
+/// A runtime that instantiates the component afresh for every request.
+pub fn fresh_runtime() -> Runtime {
+    runtime_with(Limits {
+        warm_instances: 0,
+        ..Limits::default()
+    })
+}
+
+fn runtime_with(limits: Limits) -> Runtime {
     let cache = std::env::temp_dir().join("scimlet-bench-cwasm");
-    Runtime::new(EMBEDDED_COMPONENT, Some(&cache), Limits::default()).expect("load component")
+    Runtime::new(EMBEDDED_COMPONENT, Some(&cache), limits).expect("load component")
 }
 
 pub fn request(

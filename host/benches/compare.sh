@@ -432,13 +432,13 @@ MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
   echo "- SQLite data (scimlet.db after shutdown): $(MB "$DB_BYTES") for $S_TOTAL users = **$(MB "$per") per 100 000 users** (with group memberships and indexes); the compiled-component cache beside it is $(MB "${CACHE_BYTES:-0}")."
   if [ "$BOUNDARY" = 1 ]; then
     echo
-    echo "\`cargo bench -p scimlet --bench boundary\` (same guest code through wasmtime vs linked natively, memory store, median µs per request):"
+    echo "\`cargo bench -p scimlet --bench boundary\` (same guest code through wasmtime vs linked natively, memory store, median µs per request; *wasm* reuses a warm instance of the tenant as \`serve\` does, *fresh* instantiates per request):"
     echo
-    echo "| request | wasm µs | native µs | ratio |"
-    echo "|---|---:|---:|---:|"
-    awk 'NF >= 4 && $NF ~ /^[0-9.]+$/ && $(NF-1) ~ /^[0-9.]+$/ && $(NF-2) ~ /^[0-9.]+$/ {
-           name = $1; for (i = 2; i <= NF - 3; i++) name = name " " $i
-           printf "| %s | %s | %s | %s |\n", name, $(NF-2), $(NF-1), $NF }' "$WORK/boundary.txt"
+    echo "| request | wasm µs | fresh µs | native µs | wasm/native | fresh/native |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    awk 'NF >= 6 && $NF ~ /^[0-9.]+$/ && $(NF-1) ~ /^[0-9.]+$/ && $(NF-4) ~ /^[0-9.]+$/ {
+           name = $1; for (i = 2; i <= NF - 5; i++) name = name " " $i
+           printf "| %s | %s | %s | %s | %s | %s |\n", name, $(NF-4), $(NF-3), $(NF-2), $(NF-1), $NF }' "$WORK/boundary.txt"
   fi
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM; load average before $LOAD_BEFORE, after $LOAD_AFTER."

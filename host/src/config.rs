@@ -73,6 +73,10 @@ pub struct Layer {
     /// Guest CPU deadline per request, in milliseconds [default: 5000].
     #[arg(long, env = "SCIMLET_GUEST_DEADLINE_MS")]
     pub guest_deadline_ms: Option<u64>,
+    /// Component instances kept warm between requests, each bound to one tenant; 0 instantiates
+    /// afresh for every request [default: 32].
+    #[arg(long, env = "SCIMLET_GUEST_WARM_INSTANCES")]
+    pub guest_warm_instances: Option<usize>,
     /// Longest a request may take, in milliseconds; beyond it 503 with Retry-After
     /// [default: 30000].
     #[arg(long, env = "SCIMLET_REQUEST_TIMEOUT_MS")]
@@ -120,6 +124,7 @@ pub struct Settings {
     pub max_concurrency: usize,
     pub guest_memory_mib: usize,
     pub guest_deadline_ms: u64,
+    pub guest_warm_instances: usize,
     pub request_timeout_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_rate_limit: Option<NonZeroU32>,
@@ -165,6 +170,7 @@ impl Layer {
             max_concurrency: self.max_concurrency.or(lower.max_concurrency),
             guest_memory_mib: self.guest_memory_mib.or(lower.guest_memory_mib),
             guest_deadline_ms: self.guest_deadline_ms.or(lower.guest_deadline_ms),
+            guest_warm_instances: self.guest_warm_instances.or(lower.guest_warm_instances),
             request_timeout_ms: self.request_timeout_ms.or(lower.request_timeout_ms),
             tenant_rate_limit: self.tenant_rate_limit.or(lower.tenant_rate_limit),
             audit_retention: self.audit_retention.or(lower.audit_retention),
@@ -192,6 +198,7 @@ impl Layer {
             max_concurrency: self.max_concurrency.unwrap_or(64),
             guest_memory_mib: self.guest_memory_mib.unwrap_or(64),
             guest_deadline_ms: self.guest_deadline_ms.unwrap_or(5000),
+            guest_warm_instances: self.guest_warm_instances.unwrap_or(32),
             request_timeout_ms: self.request_timeout_ms.unwrap_or(30_000),
             tenant_rate_limit: self.tenant_rate_limit,
             audit_retention: self.audit_retention.unwrap_or(100_000),

@@ -326,6 +326,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let limits = Limits {
         memory_bytes: settings.guest_memory_mib << 20,
         cpu_deadline: Duration::from_millis(settings.guest_deadline_ms),
+        warm_instances: settings.guest_warm_instances,
         ..Limits::default()
     };
     let runtime = load_runtime(settings.component.as_deref(), &settings.cache_dir, limits)?;

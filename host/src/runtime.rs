@@ -1,9 +1,13 @@
 //! The wasmtime embedding: one shared [`Engine`], the component pre-instantiated once, and a
-//! fresh, bounded [`Store`] per request that is dropped afterwards (always, and after a trap).
+//! bounded [`Store`] per invocation. An instance that served a request cleanly is kept warm for
+//! the next request of the same tenant (never another tenant's), so a request does not pay for
+//! instantiation, fresh heap pages and the guest's one-time setup; an instance that trapped, hit
+//! a limit, grew large or served many requests is dropped.
 
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -44,6 +48,13 @@ pub struct Limits {
     pub cpu_deadline: Duration,
     /// Component instances alive at once in the pooling allocator.
     pub max_instances: u32,
+    /// Instances kept warm between requests (0: a fresh instance for every request). Each is
+    /// bound to one tenant and holds its linear memory, at most `warm_memory_bytes`.
+    pub warm_instances: usize,
+    /// An instance whose linear memory grew beyond this is not kept warm.
+    pub warm_memory_bytes: usize,
+    /// Requests one instance serves before it is replaced by a fresh one.
+    pub warm_max_uses: u32,
 }
 
 impl Default for Limits {
@@ -52,6 +63,9 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             cpu_deadline: Duration::from_secs(5),
             max_instances: 128,
+            warm_instances: 32,
+            warm_memory_bytes: 8 << 20,
+            warm_max_uses: 10_000,
         }
     }
 }
@@ -113,6 +127,8 @@ impl WasiView for State {
 struct MemoryLimiter {
     max: usize,
     hit: bool,
+    /// Largest linear memory granted so far.
+    size: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -126,6 +142,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.size = self.size.max(desired);
         Ok(true)
     }
     fn table_growing(
@@ -247,6 +264,54 @@ pub struct Runtime {
     pre: ScimPluginPre<State>,
     limits: Limits,
     metrics: Metrics,
+    warm: Arc<WarmPool>,
+}
+
+/// An instance between two requests of its tenant.
+struct Warm {
+    store: Store<State>,
+    plugin: ScimPlugin,
+    uses: u32,
+}
+
+/// Warm instances, least recently used first. A linear scan: the pool holds a few dozen.
+struct WarmPool {
+    idle: Mutex<VecDeque<Warm>>,
+    capacity: usize,
+}
+
+impl WarmPool {
+    fn take(&self, tenant_id: &str) -> Option<Warm> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let at = idle
+            .iter()
+            .rposition(|w| w.store.data().tenant_id == tenant_id)?;
+        idle.remove(at)
+    }
+
+    /// Keeps `warm`, making room by evicting the least recently used instance.
+    fn put(&self, warm: Warm) {
+        if self.capacity == 0 {
+            return;
+        }
+        let evicted = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.push_back(warm);
+            (idle.len() > self.capacity).then(|| idle.pop_front())
+        };
+        // Dropped outside the lock: freeing an instance returns its slot to the allocator.
+        drop(evicted);
+    }
+
+    /// Frees the least recently used instance (its pooling slot is wanted by another).
+    fn evict_one(&self) -> bool {
+        let evicted = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        evicted.is_some()
+    }
 }
 
 impl Runtime {
@@ -263,11 +328,17 @@ impl Runtime {
             .context("link the SCIM component")?;
         let pre = ScimPluginPre::new(instance_pre).map_err(wt)?;
         spawn_epoch_ticker(&engine);
+        let warm = Arc::new(WarmPool {
+            idle: Mutex::new(VecDeque::new()),
+            // Leave most pooling slots to concurrent requests.
+            capacity: limits.warm_instances.min(limits.max_instances as usize / 2),
+        });
         Ok(Runtime {
             engine,
             pre,
             limits,
             metrics: Metrics::new(),
+            warm,
         })
     }
 
@@ -282,42 +353,99 @@ impl Runtime {
         &self.metrics
     }
 
-    /// Serves one request in a fresh instance. Blocking: call it from a blocking thread.
+    /// Serves one request, in a warm instance of this tenant when one is idle. Blocking: call
+    /// it from a blocking thread.
     pub fn handle(
         &self,
         backend: Arc<dyn Backend>,
         tenant: &backend::Tenant,
         request: GuestRequest,
     ) -> Result<GuestResponse, GuestFault> {
-        let state = State {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max: self.limits.memory_bytes,
-                hit: false,
-            },
-            backend,
-            tenant_id: tenant.id.clone(),
-            tenant_name: tenant.name.clone(),
-            metrics: self.metrics.clone(),
-        };
         let _in_use = self.metrics.instance_in_use();
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let ticks = (self.limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        let plugin = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| GuestFault::Instantiate(format!("{e:#}")))?;
-        let result = plugin
+        let mut warm = match self.warm.take(&tenant.id) {
+            Some(mut warm) => {
+                let state = warm.store.data_mut();
+                state.backend = backend;
+                state.tenant_name.clone_from(&tenant.name);
+                state.limiter.hit = false;
+                warm
+            }
+            None => self.instantiate(backend, tenant)?,
+        };
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        let result = warm
+            .plugin
             .scimlet_scim_handler()
-            .call_handle(&mut store, &request);
-        result.map_err(|e| {
-            let fault = classify(&e, store.data().limiter.hit);
-            self.metrics.guest_fault(fault.kind());
-            fault
-        })
+            .call_handle(&mut warm.store, &request);
+        match result {
+            Ok(response) => {
+                warm.uses += 1;
+                if warm.uses < self.limits.warm_max_uses
+                    && warm.store.data().limiter.size <= self.limits.warm_memory_bytes
+                {
+                    self.warm.put(warm);
+                }
+                Ok(response)
+            }
+            // A trapped instance is never called again.
+            Err(e) => {
+                let fault = classify(&e, warm.store.data().limiter.hit);
+                self.metrics.guest_fault(fault.kind());
+                Err(fault)
+            }
+        }
+    }
+
+    /// A fresh instance for `tenant`; when the pooling allocator has no free slot, idle warm
+    /// instances give theirs up.
+    fn instantiate(
+        &self,
+        backend: Arc<dyn Backend>,
+        tenant: &backend::Tenant,
+    ) -> Result<Warm, GuestFault> {
+        loop {
+            // A fresh store per attempt: a failed instantiation may leave parts behind in it.
+            let state = State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+                limiter: MemoryLimiter {
+                    max: self.limits.memory_bytes,
+                    hit: false,
+                    size: 0,
+                },
+                backend: backend.clone(),
+                tenant_id: tenant.id.clone(),
+                tenant_name: tenant.name.clone(),
+                metrics: self.metrics.clone(),
+            };
+            let mut store = Store::new(&self.engine, state);
+            store.limiter(|s| &mut s.limiter);
+            store.set_epoch_deadline(self.deadline_ticks());
+            match self.pre.instantiate(&mut store) {
+                Ok(plugin) => {
+                    return Ok(Warm {
+                        store,
+                        plugin,
+                        uses: 0,
+                    })
+                }
+                Err(_) if self.warm.evict_one() => continue,
+                Err(e) => return Err(GuestFault::Instantiate(format!("{e:#}"))),
+            }
+        }
+    }
+
+    /// Instances idle and warm right now.
+    pub fn warm_instances(&self) -> usize {
+        self.warm
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
     pub fn engine(&self) -> &Engine {
@@ -437,4 +565,138 @@ fn spawn_epoch_ticker(engine: &Engine) {
             }
         })
         .ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryBackend;
+
+    fn request(tenant: &backend::Tenant, path: &str, fault: Option<&str>) -> GuestRequest {
+        let mut headers = vec![("content-type".into(), "application/scim+json".into())];
+        if let Some(kind) = fault {
+            headers.push(("x-scimlet-fault".into(), kind.into()));
+        }
+        GuestRequest {
+            method: "POST".into(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body: format!(r#"{{"userName":"{}@example.com"}}"#, tenant.name).into_bytes(),
+            ctx: GuestContext {
+                base_url: "http://test/scim/v2".into(),
+                policy: tenant.policy.to_string(),
+            },
+        }
+    }
+
+    fn setup(wasm: &[u8], limits: Limits) -> (Runtime, Arc<dyn Backend>, Vec<backend::Tenant>) {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let tenants = ["acme", "globex"]
+            .iter()
+            .map(|name| {
+                crate::tenants::create(backend.as_ref(), name, "standard", None)
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        let cache = std::env::temp_dir().join("scimlet-test-cwasm");
+        (
+            Runtime::new(wasm, Some(&cache), limits).unwrap(),
+            backend,
+            tenants,
+        )
+    }
+
+    #[test]
+    fn a_warm_instance_serves_only_the_tenant_it_was_made_for() {
+        let (rt, backend, t) = setup(EMBEDDED_COMPONENT, Limits::default());
+        for _ in 0..3 {
+            rt.handle(backend.clone(), &t[0], request(&t[0], "/Nothing", None))
+                .unwrap();
+        }
+        assert_eq!(rt.warm_instances(), 1, "one tenant, one instance reused");
+        let created = rt
+            .handle(backend.clone(), &t[1], request(&t[1], "/Users", None))
+            .unwrap();
+        assert_eq!(created.status, 201);
+        assert_eq!(
+            rt.warm_instances(),
+            2,
+            "another tenant gets its own instance"
+        );
+        let other = rt
+            .handle(backend.clone(), &t[0], request(&t[0], "/Users", None))
+            .unwrap();
+        assert_eq!(other.status, 201, "tenants' data stay apart: {other:?}");
+    }
+
+    #[test]
+    fn instances_are_replaced_after_their_uses_and_past_their_memory() {
+        let limits = Limits {
+            warm_max_uses: 2,
+            ..Limits::default()
+        };
+        let (rt, backend, t) = setup(EMBEDDED_COMPONENT, limits);
+        let call = || {
+            rt.handle(backend.clone(), &t[0], request(&t[0], "/Nothing", None))
+                .unwrap()
+        };
+        call();
+        assert_eq!(rt.warm_instances(), 1);
+        call();
+        assert_eq!(
+            rt.warm_instances(),
+            0,
+            "retired after warm_max_uses requests"
+        );
+        let small = Limits {
+            warm_memory_bytes: 0,
+            ..Limits::default()
+        };
+        let (rt, backend, t) = setup(EMBEDDED_COMPONENT, small);
+        rt.handle(backend.clone(), &t[0], request(&t[0], "/Nothing", None))
+            .unwrap();
+        assert_eq!(rt.warm_instances(), 0, "grew beyond warm_memory_bytes");
+    }
+
+    #[test]
+    fn the_warm_pool_keeps_the_most_recently_used_within_its_capacity() {
+        let limits = Limits {
+            warm_instances: 1,
+            ..Limits::default()
+        };
+        let (rt, backend, t) = setup(EMBEDDED_COMPONENT, limits);
+        for tenant in &t {
+            rt.handle(backend.clone(), tenant, request(tenant, "/Nothing", None))
+                .unwrap();
+        }
+        assert_eq!(rt.warm_instances(), 1);
+        assert!(
+            rt.warm.take(&t[1].id).is_some(),
+            "the latest tenant's stays"
+        );
+    }
+
+    #[test]
+    fn an_instance_that_trapped_is_dropped_and_the_next_request_succeeds() {
+        let faulty = std::fs::read(env!("SCIMLET_FAULT_COMPONENT")).unwrap();
+        let (rt, backend, t) = setup(&faulty, Limits::default());
+        rt.handle(backend.clone(), &t[0], request(&t[0], "/Nothing", None))
+            .unwrap();
+        assert_eq!(rt.warm_instances(), 1);
+        let fault = rt
+            .handle(
+                backend.clone(),
+                &t[0],
+                request(&t[0], "/Users", Some("panic")),
+            )
+            .unwrap_err();
+        assert!(matches!(fault, GuestFault::Trap(_)), "{fault:?}");
+        assert_eq!(rt.warm_instances(), 0, "the trapped instance is gone");
+        let next = rt
+            .handle(backend.clone(), &t[0], request(&t[0], "/Users", None))
+            .unwrap();
+        assert_eq!(next.status, 201);
+    }
 }
