@@ -6,6 +6,7 @@
 //! key-value calls: the host only ever passes ids it resolved from the registry.
 
 pub mod memory;
+mod positions;
 pub mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};

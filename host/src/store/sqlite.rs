@@ -12,7 +12,8 @@ use subtle::ConstantTimeEq;
 
 use super::{
     check_commit, check_key, check_policy, check_range, check_tenant_name, new_tenant_id,
-    new_token_id, unix_now, Backend, Check, Entry, Scan, StoreError, Tenant, TokenInfo, Write,
+    new_token_id, positions::Positions, unix_now, Backend, Check, Entry, Scan, StoreError, Tenant,
+    TokenInfo, Write,
 };
 
 /// Bumped when the schema changes incompatibly, so an old binary refuses a newer file.
@@ -73,6 +74,8 @@ pub struct SqliteBackend {
     options: SqliteOptions,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Counts and positions of key ranges, so that totals and deep pages are not O(N) reads.
+    positions: Mutex<Positions>,
     /// Declared last so that it is dropped after the connections: it deletes their files.
     _temp: Option<TempDir>,
 }
@@ -97,11 +100,14 @@ impl SqliteBackend {
         }
         let mut writer = connect(path, &options, false)?;
         init_schema(&mut writer)?;
+        let mut positions = Positions::default();
+        positions.forget_all(current_seq(&writer)?);
         Ok(Self {
             path: path.to_owned(),
             options,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            positions: Mutex::new(positions),
             _temp: None,
         })
     }
@@ -137,6 +143,71 @@ impl SqliteBackend {
             backend: self,
             conn: Some(conn),
         })
+    }
+
+    fn positions(&self) -> MutexGuard<'_, Positions> {
+        // Memos only: a panic elsewhere cannot make them claim more than they hold.
+        self.positions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The memos may be used from a snapshot at `seq` once every commit up to it is accounted
+    /// for: when `seq` is ahead of this process's commits and none of them is in flight, the
+    /// commits in between came from another process, and what they wrote is unknown.
+    fn positions_at(&self, seq: u64) -> Result<MutexGuard<'_, Positions>, StoreError> {
+        if !self.positions().usable_at(seq) {
+            if let Ok(writer) = self.writer.try_lock() {
+                let now = current_seq(&writer)?;
+                let mut positions = self.positions();
+                if !positions.usable_at(now) && now >= seq {
+                    positions.forget_all(now);
+                }
+            }
+        }
+        Ok(self.positions())
+    }
+
+    /// A scan that skips rows: resumes from the nearest remembered position instead of walking
+    /// every skipped row, and remembers where this page starts and ends.
+    fn scan_from_anchor(&self, tenant: &str, scan: &Scan) -> Result<Vec<Entry>, StoreError> {
+        let reader = self.reader()?;
+        let tx = reader.unchecked_transaction()?;
+        let seq = current_seq(&tx)?;
+        let anchor = self.positions_at(seq)?.anchor(
+            tenant,
+            &scan.start,
+            &scan.end,
+            scan.descending,
+            scan.skip,
+            seq,
+        );
+        let (mut start, mut end, mut skip) = (scan.start.as_str(), scan.end.as_str(), scan.skip);
+        let bound;
+        if let Some(a) = &anchor {
+            skip -= a.position;
+            if scan.descending {
+                // Keys below `key\0` are the keys up to and including `key`.
+                bound = format!("{}\u{0}", a.key);
+                end = &bound;
+            } else {
+                start = &a.key;
+            }
+        }
+        let rows = {
+            let mut stmt = tx.prepare_cached(scan_sql(scan.descending, scan.keys_only))?;
+            let args = params![tenant, start, end, i64::from(scan.limit), to_sql_int(skip)];
+            let rows = stmt.query_map(args, |row| scan_row(row, scan.keys_only))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            let mut positions = self.positions();
+            let (s, e, desc) = (&scan.start, &scan.end, scan.descending);
+            positions.remember_anchor(tenant, s, e, desc, scan.skip, &first.key, seq);
+            let last_at = scan.skip + rows.len() as u64 - 1;
+            positions.remember_anchor(tenant, s, e, desc, last_at, &last.key, seq);
+        }
+        Ok(rows)
     }
 
     fn idle_readers(&self) -> MutexGuard<'_, Vec<Connection>> {
@@ -370,6 +441,9 @@ impl Backend for SqliteBackend {
 
     fn scan(&self, tenant: &str, scan: &Scan) -> Result<Vec<Entry>, StoreError> {
         check_range(&scan.start, &scan.end)?;
+        if scan.skip > 0 && scan.limit > 0 {
+            return self.scan_from_anchor(tenant, scan);
+        }
         let reader = self.reader()?;
         let mut stmt = reader.prepare_cached(scan_sql(scan.descending, scan.keys_only))?;
         let args = params![
@@ -386,11 +460,18 @@ impl Backend for SqliteBackend {
     fn count(&self, tenant: &str, start: &str, end: &str) -> Result<u64, StoreError> {
         check_range(start, end)?;
         let reader = self.reader()?;
-        let mut stmt = reader.prepare_cached(
+        let tx = reader.unchecked_transaction()?;
+        let seq = current_seq(&tx)?;
+        if let Some(n) = self.positions_at(seq)?.count(tenant, start, end, seq) {
+            return Ok(n);
+        }
+        let mut stmt = tx.prepare_cached(
             "SELECT count(*) FROM kv WHERE tenant = ?1 AND key >= ?2 AND key < ?3",
         )?;
         let n: i64 = stmt.query_row(params![tenant, start, end], |r| r.get(0))?;
-        Ok(u64_from_sql(n)?)
+        let n = u64_from_sql(n)?;
+        self.positions().remember_count(tenant, start, end, seq, n);
+        Ok(n)
     }
 
     fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
@@ -408,6 +489,11 @@ impl Backend for SqliteBackend {
         }
         apply(&tx, tenant, writes, seq + 1)?;
         tx.commit()?;
+        // Still under the writer's lock, so commits are accounted for in order.
+        let keys = writes.iter().map(|w| match w {
+            Write::Put(k, _) | Write::Delete(k) => k.as_str(),
+        });
+        self.positions().committed(tenant, keys, seq, seq + 1);
         Ok(seq + 1)
     }
 
@@ -706,5 +792,101 @@ mod tests {
         drop(held);
         assert_eq!(b.idle_readers().len(), 2);
         assert_eq!(b.count("t", "", "z").unwrap(), 0);
+    }
+}
+
+/// Counts and deep pages served from remembered positions agree with a plain walk of the
+/// rows, whatever this process and another one sharing the file commit in between.
+#[cfg(test)]
+mod positions_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8),
+        Delete(u8),
+        /// A commit through a second backend on the same file: another process.
+        ElsewherePut(u8),
+        Scan {
+            skip: u8,
+            limit: u8,
+            descending: bool,
+        },
+        Count,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => any::<u8>().prop_map(|k| Op::Put(k % 64)),
+            2 => any::<u8>().prop_map(|k| Op::Delete(k % 64)),
+            1 => any::<u8>().prop_map(|k| Op::ElsewherePut(k % 64)),
+            6 => (any::<u8>(), 1..20u8, any::<bool>())
+                .prop_map(|(skip, limit, descending)| Op::Scan { skip: skip % 70, limit, descending }),
+            3 => Just(Op::Count),
+        ]
+    }
+
+    /// Keys 0..48 fall in the scanned range `r/`, the others beside it.
+    fn key(k: u8) -> String {
+        if k < 48 {
+            format!("r/{k:02}")
+        } else {
+            format!("s/{k:02}")
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn remembered_positions_never_change_an_answer(ops in proptest::collection::vec(op(), 1..80)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.db");
+            let here = SqliteBackend::open(&path).unwrap();
+            let there = SqliteBackend::open(&path).unwrap();
+            let mut model = BTreeSet::new();
+            for op in ops {
+                match op {
+                    Op::Put(k) | Op::ElsewherePut(k) => {
+                        let b = if matches!(op, Op::Put(_)) { &here } else { &there };
+                        b.commit("t", &[], &[Write::Put(key(k), b"v".to_vec())]).unwrap();
+                        model.insert(key(k));
+                    }
+                    Op::Delete(k) => {
+                        here.commit("t", &[], &[Write::Delete(key(k))]).unwrap();
+                        model.remove(&key(k));
+                    }
+                    Op::Scan { skip, limit, descending } => {
+                        let scan = Scan {
+                            start: "r/".into(),
+                            end: "r0".into(),
+                            skip: skip.into(),
+                            limit: limit.into(),
+                            descending,
+                            keys_only: true,
+                        };
+                        let got: Vec<String> =
+                            here.scan("t", &scan).unwrap().into_iter().map(|e| e.key).collect();
+                        let in_range = model.iter().filter(|k| k.starts_with("r/")).cloned();
+                        let ordered: Vec<String> = if descending {
+                            in_range.rev().collect()
+                        } else {
+                            in_range.collect()
+                        };
+                        let want: Vec<String> = ordered
+                            .into_iter()
+                            .skip(skip.into())
+                            .take(limit.into())
+                            .collect();
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Count => {
+                        let want = model.iter().filter(|k| k.starts_with("r/")).count() as u64;
+                        prop_assert_eq!(here.count("t", "r/", "r0").unwrap(), want);
+                    }
+                }
+            }
+        }
     }
 }
