@@ -112,7 +112,8 @@ impl Positions {
         anchors.insert(position, (key.to_string(), seq));
     }
 
-    /// Accounts for a commit of this process at `seq`, which found the store at `seq_before`.
+    /// Accounts for a commit of this process at `seq`, which found the store at `seq_before`
+    /// and added or removed `keys` (replacing a value moves no position and changes no count).
     pub fn committed<'k>(
         &mut self,
         tenant: &str,

@@ -489,9 +489,12 @@ impl Backend for SqliteBackend {
         }
         apply(&tx, tenant, writes, seq + 1)?;
         tx.commit()?;
-        // Still under the writer's lock, so commits are accounted for in order.
-        let keys = writes.iter().map(|w| match w {
-            Write::Put(k, _) | Write::Delete(k) => k.as_str(),
+        // Still under the writer's lock, so commits are accounted for in order. A put to a key
+        // checked to exist (it held a version) replaces a value and moves no position.
+        let existed = |k: &str| checks.iter().any(|c| c.key == k && c.version.is_some());
+        let keys = writes.iter().filter_map(|w| match w {
+            Write::Put(k, _) if existed(k) => None,
+            Write::Put(k, _) | Write::Delete(k) => Some(k.as_str()),
         });
         self.positions().committed(tenant, keys, seq, seq + 1);
         Ok(seq + 1)
@@ -806,6 +809,8 @@ mod positions_tests {
     #[derive(Debug, Clone)]
     enum Op {
         Put(u8),
+        /// A put to a key checked to exist: an update in place.
+        Update(u8),
         Delete(u8),
         /// A commit through a second backend on the same file: another process.
         ElsewherePut(u8),
@@ -820,6 +825,7 @@ mod positions_tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             3 => any::<u8>().prop_map(|k| Op::Put(k % 64)),
+            2 => any::<u8>().prop_map(|k| Op::Update(k % 64)),
             2 => any::<u8>().prop_map(|k| Op::Delete(k % 64)),
             1 => any::<u8>().prop_map(|k| Op::ElsewherePut(k % 64)),
             6 => (any::<u8>(), 1..20u8, any::<bool>())
@@ -852,6 +858,11 @@ mod positions_tests {
                         let b = if matches!(op, Op::Put(_)) { &here } else { &there };
                         b.commit("t", &[], &[Write::Put(key(k), b"v".to_vec())]).unwrap();
                         model.insert(key(k));
+                    }
+                    Op::Update(k) => {
+                        let Some(found) = here.get("t", &key(k)).unwrap() else { continue };
+                        let check = Check { key: key(k), version: Some(found.version) };
+                        here.commit("t", &[check], &[Write::Put(key(k), b"w".to_vec())]).unwrap();
                     }
                     Op::Delete(k) => {
                         here.commit("t", &[], &[Write::Delete(key(k))]).unwrap();
