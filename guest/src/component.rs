@@ -198,83 +198,52 @@ fn query(kind: Kind, ctx: types::Context, q: types::ListQuery) -> Result<String,
     Ok(svc.list_response(&page, &p).map_err(wit_error)?.to_string())
 }
 
-impl users::Guest for Component {
-    fn create(
-        ctx: types::Context,
-        resource: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        create(Kind::User, ctx, resource, proj)
-    }
-    fn get(
-        ctx: types::Context,
-        id: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        get(Kind::User, ctx, id, proj)
-    }
-    fn replace(
-        ctx: types::Context,
-        id: String,
-        resource: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        replace(Kind::User, ctx, id, resource, proj)
-    }
-    fn patch(
-        ctx: types::Context,
-        id: String,
-        op: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        patch(Kind::User, ctx, id, op, proj)
-    }
-    fn delete(ctx: types::Context, id: String) -> Result<(), types::ScimError> {
-        delete(Kind::User, ctx, id)
-    }
-    fn query(ctx: types::Context, q: types::ListQuery) -> Result<String, types::ScimError> {
-        query(Kind::User, ctx, q)
-    }
+/// The `users` and `groups` interfaces are the same operations on two resource types.
+macro_rules! typed_resource {
+    ($interface:ident, $kind:expr) => {
+        impl $interface::Guest for Component {
+            fn create(
+                ctx: types::Context,
+                resource: String,
+                proj: types::Projection,
+            ) -> Result<String, types::ScimError> {
+                create($kind, ctx, resource, proj)
+            }
+            fn get(
+                ctx: types::Context,
+                id: String,
+                proj: types::Projection,
+            ) -> Result<String, types::ScimError> {
+                get($kind, ctx, id, proj)
+            }
+            fn replace(
+                ctx: types::Context,
+                id: String,
+                resource: String,
+                proj: types::Projection,
+            ) -> Result<String, types::ScimError> {
+                replace($kind, ctx, id, resource, proj)
+            }
+            fn patch(
+                ctx: types::Context,
+                id: String,
+                op: String,
+                proj: types::Projection,
+            ) -> Result<String, types::ScimError> {
+                patch($kind, ctx, id, op, proj)
+            }
+            fn delete(ctx: types::Context, id: String) -> Result<(), types::ScimError> {
+                delete($kind, ctx, id)
+            }
+            fn query(ctx: types::Context, q: types::ListQuery) -> Result<String, types::ScimError> {
+                query($kind, ctx, q)
+            }
+        }
+    };
 }
 
-impl groups::Guest for Component {
-    fn create(
-        ctx: types::Context,
-        resource: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        create(Kind::Group, ctx, resource, proj)
-    }
-    fn get(
-        ctx: types::Context,
-        id: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        get(Kind::Group, ctx, id, proj)
-    }
-    fn replace(
-        ctx: types::Context,
-        id: String,
-        resource: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        replace(Kind::Group, ctx, id, resource, proj)
-    }
-    fn patch(
-        ctx: types::Context,
-        id: String,
-        op: String,
-        proj: types::Projection,
-    ) -> Result<String, types::ScimError> {
-        patch(Kind::Group, ctx, id, op, proj)
-    }
-    fn delete(ctx: types::Context, id: String) -> Result<(), types::ScimError> {
-        delete(Kind::Group, ctx, id)
-    }
-    fn query(ctx: types::Context, q: types::ListQuery) -> Result<String, types::ScimError> {
-        query(Kind::Group, ctx, q)
-    }
-}
+typed_resource!(users, Kind::User);
+typed_resource!(groups, Kind::Group);
 
 impl roles::Guest for Component {
     fn list_roles(ctx: types::Context) -> Result<Vec<roles::Role>, types::ScimError> {

@@ -613,10 +613,12 @@ impl Service<'_> {
     }
 
     /// Applies membership and document changes to a group atomically.
+    /// Applies `plan` to the group and its members, then reads the group back for `proj`.
     fn change_group(
         &self,
         id: &str,
         if_match: Option<&str>,
+        proj: &Projection,
         plan: impl Fn(&Stored, &mut Delta<'_>) -> ScimResult<DocChange>,
     ) -> ScimResult<Value> {
         let repo = self.groups_repo();
@@ -642,7 +644,7 @@ impl Service<'_> {
             Ok(Plan { doc, internal: None, checks, writes })
         })?;
         let _ = outcome;
-        self.get_group(id, &Projection::default())
+        self.get_group(id, proj)
     }
 
     pub(crate) fn replace_group(
@@ -650,6 +652,7 @@ impl Service<'_> {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        proj: &Projection,
     ) -> ScimResult<Value> {
         let rs = self.schema(Kind::Group);
         let mut content = resource::normalize_input(body, rs, self.rules())?;
@@ -664,7 +667,7 @@ impl Service<'_> {
             Some(v) => member_ids(&v)?.into_iter().collect(),
             None => BTreeSet::new(),
         };
-        self.change_group(id, if_match, |_, delta| {
+        self.change_group(id, if_match, proj, |_, delta| {
             delta.set_full(ids.clone());
             delta.explicit_replace = true;
             Ok(DocChange::Replace(content.clone()))
@@ -676,10 +679,11 @@ impl Service<'_> {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        proj: &Projection,
     ) -> ScimResult<Value> {
         let rs = self.schema(Kind::Group);
         let ops = patch::parse_request(body, rs)?;
-        self.change_group(id, if_match, |current, delta| {
+        self.change_group(id, if_match, proj, |current, delta| {
             let mut doc = current.doc.clone();
             let mut doc_changed = false;
             for op in &ops {

@@ -187,8 +187,7 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> ScimResult<Value> {
         if kind == Kind::Group {
-            self.replace_group(id, body, if_match)?;
-            return self.get_group(id, proj);
+            return self.replace_group(id, body, if_match, proj);
         }
         let content = resource::normalize_input(body, self.schema(Kind::User), self.rules())?;
         if let Some(other) = body.get("id").and_then(Value::as_str) {
@@ -216,8 +215,7 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> ScimResult<Value> {
         if kind == Kind::Group {
-            self.patch_group(id, body, if_match)?;
-            return self.get_group(id, proj);
+            return self.patch_group(id, body, if_match, proj);
         }
         let rs = self.schema(Kind::User);
         let ops = patch::parse_request(body, rs)?;
