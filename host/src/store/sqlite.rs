@@ -4,7 +4,7 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -76,6 +76,8 @@ pub struct SqliteBackend {
     readers: Mutex<Vec<Connection>>,
     /// Counts and positions of key ranges, so that totals and deep pages are not O(N) reads.
     positions: Mutex<Positions>,
+    /// Commits waiting for the writer (group commit, see [`SqliteBackend::commit`]).
+    queue: Mutex<Vec<Arc<Queued>>>,
     /// Declared last so that it is dropped after the connections: it deletes their files.
     _temp: Option<TempDir>,
 }
@@ -108,6 +110,7 @@ impl SqliteBackend {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             positions: Mutex::new(positions),
+            queue: Mutex::new(Vec::new()),
             _temp: None,
         })
     }
@@ -143,6 +146,60 @@ impl SqliteBackend {
             backend: self,
             conn: Some(conn),
         })
+    }
+
+    /// Commits every queued commit in one transaction: one fsync makes the whole batch durable.
+    /// Each commit runs in a savepoint of its own, so one whose checks fail (or whose writes
+    /// fail) changes nothing and does not affect the others; each gets its own sequence number,
+    /// in queue order, exactly as if they had been committed one after the other.
+    fn commit_batch(&self, writer: &mut Connection, batch: &[Arc<Queued>]) {
+        match self.run_batch(writer, batch) {
+            Ok(outcomes) => {
+                for (queued, outcome) in batch.iter().zip(outcomes) {
+                    queued.settle(outcome);
+                }
+            }
+            Err(e) => {
+                for queued in batch {
+                    queued.settle(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    fn run_batch(
+        &self,
+        writer: &mut Connection,
+        batch: &[Arc<Queued>],
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        if !writer.is_autocommit() {
+            writer.execute_batch("ROLLBACK")?;
+        }
+        // IMMEDIATE takes the write lock up front, so the checks and the writes see one state.
+        // An early return drops `tx`, which rolls back.
+        let mut tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let first = current_seq(&tx)?;
+        let mut seq = first;
+        let outcomes: Vec<Result<u64, StoreError>> = batch
+            .iter()
+            .map(|q| commit_one(&mut tx, q, &mut seq))
+            .collect();
+        if seq == first {
+            return Ok(outcomes);
+        }
+        tx.commit()?;
+        // Still under the writer's lock, so commits are accounted for in order.
+        let mut positions = self.positions();
+        let mut before = first;
+        for (q, outcome) in batch.iter().zip(&outcomes) {
+            if let Ok(at) = outcome {
+                if *at > before {
+                    positions.committed(&q.tenant, q.moved_keys(), before, *at);
+                    before = *at;
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
     fn positions(&self) -> MutexGuard<'_, Positions> {
@@ -361,6 +418,60 @@ fn current_seq(conn: &Connection) -> Result<u64, StoreError> {
     Ok(u64_from_sql(v)?)
 }
 
+/// A commit waiting in [`SqliteBackend::commit`]'s queue.
+struct Queued {
+    tenant: String,
+    checks: Vec<Check>,
+    writes: Vec<Write>,
+    outcome: Mutex<Option<Result<u64, StoreError>>>,
+}
+
+impl Queued {
+    fn settle(&self, outcome: Result<u64, StoreError>) {
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+    }
+
+    fn take(&self) -> Option<Result<u64, StoreError>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keys whose write adds or removes a key: a put to a key checked to exist (it held a
+    /// version) replaces a value and moves no position.
+    fn moved_keys(&self) -> impl Iterator<Item = &str> + Clone {
+        let existed = |k: &str| {
+            self.checks
+                .iter()
+                .any(|c| c.key == k && c.version.is_some())
+        };
+        self.writes.iter().filter_map(move |w| match w {
+            Write::Put(k, _) if existed(k) => None,
+            Write::Put(k, _) | Write::Delete(k) => Some(k.as_str()),
+        })
+    }
+}
+
+/// One commit of a batch, in a savepoint: its checks hold and all its writes land, or nothing.
+fn commit_one(
+    tx: &mut rusqlite::Transaction<'_>,
+    q: &Queued,
+    seq: &mut u64,
+) -> Result<u64, StoreError> {
+    let sp = tx.savepoint()?;
+    if !checks_hold(&sp, &q.tenant, &q.checks)? {
+        return Err(StoreError::Conflict);
+    }
+    if q.writes.is_empty() {
+        return Ok(*seq);
+    }
+    apply(&sp, &q.tenant, &q.writes, *seq + 1)?;
+    sp.commit()?;
+    *seq += 1;
+    Ok(*seq)
+}
+
 fn apply(conn: &Connection, tenant: &str, writes: &[Write], seq: u64) -> Result<(), StoreError> {
     let mut upsert = conn.prepare_cached(
         "INSERT INTO kv(tenant, key, value, version) VALUES (?1, ?2, ?3, ?4)
@@ -474,30 +585,32 @@ impl Backend for SqliteBackend {
         Ok(n)
     }
 
+    /// Group commit: the commit joins the queue and waits for the writer; whoever holds the
+    /// writer next commits everything queued in one transaction. Under concurrent writes one
+    /// fsync acknowledges a batch instead of one commit, and nothing is acknowledged before the
+    /// transaction that holds it is on disk.
     fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
         check_commit(checks, writes)?;
-        let mut writer = self.writer()?;
-        // IMMEDIATE takes the write lock up front, so the checks and the writes see one state.
-        // Every early return drops `tx`, which rolls back.
-        let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if !checks_hold(&tx, tenant, checks)? {
-            return Err(StoreError::Conflict);
-        }
-        let seq = current_seq(&tx)?;
-        if writes.is_empty() {
-            return Ok(seq);
-        }
-        apply(&tx, tenant, writes, seq + 1)?;
-        tx.commit()?;
-        // Still under the writer's lock, so commits are accounted for in order. A put to a key
-        // checked to exist (it held a version) replaces a value and moves no position.
-        let existed = |k: &str| checks.iter().any(|c| c.key == k && c.version.is_some());
-        let keys = writes.iter().filter_map(|w| match w {
-            Write::Put(k, _) if existed(k) => None,
-            Write::Put(k, _) | Write::Delete(k) => Some(k.as_str()),
+        let mine = Arc::new(Queued {
+            tenant: tenant.to_string(),
+            checks: checks.to_vec(),
+            writes: writes.to_vec(),
+            outcome: Mutex::new(None),
         });
-        self.positions().committed(tenant, keys, seq, seq + 1);
-        Ok(seq + 1)
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(mine.clone());
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(outcome) = mine.take() {
+            // The writer's previous holder committed it along with its own.
+            return outcome;
+        }
+        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        self.commit_batch(&mut writer, &batch);
+        drop(writer);
+        mine.take()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("commit was not run".into())))
     }
 
     fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError> {
@@ -664,6 +777,50 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Arc;
+
+    #[test]
+    fn a_group_commit_settles_each_commit_on_its_own_terms() {
+        let b = SqliteBackend::open_in_memory().unwrap();
+        let queued = |checks: Vec<Check>, writes: Vec<Write>| {
+            Arc::new(Queued {
+                tenant: "t".into(),
+                checks,
+                writes,
+                outcome: Mutex::new(None),
+            })
+        };
+        let put = |k: &str| Write::Put(k.into(), b"v".to_vec());
+        let absent = |k: &str| Check {
+            key: k.into(),
+            version: None,
+        };
+        let batch = vec![
+            queued(vec![absent("a")], vec![put("a")]),
+            // Sees the first commit of its batch: "a" exists now.
+            queued(vec![absent("a")], vec![put("b")]),
+            queued(vec![], vec![]),
+            queued(vec![absent("c")], vec![put("c"), Write::Delete("a".into())]),
+        ];
+        let mut writer = b.writer.lock().unwrap();
+        b.commit_batch(&mut writer, &batch);
+        drop(writer);
+        let outcomes: Vec<_> = batch.iter().map(|q| q.take().unwrap()).collect();
+        assert_eq!(outcomes[0].as_ref().unwrap(), &1);
+        assert!(matches!(outcomes[1], Err(StoreError::Conflict)));
+        assert_eq!(
+            outcomes[2].as_ref().unwrap(),
+            &1,
+            "nothing to write: the current seq"
+        );
+        assert_eq!(outcomes[3].as_ref().unwrap(), &2);
+        assert!(
+            b.get("t", "b").unwrap().is_none(),
+            "the refused commit wrote nothing"
+        );
+        assert!(b.get("t", "a").unwrap().is_none());
+        assert_eq!(b.get("t", "c").unwrap().unwrap().version, 2);
+        assert_eq!(b.count("t", "a", "z").unwrap(), 1);
+    }
 
     #[test]
     fn conforms() {
