@@ -3,7 +3,9 @@
 //! request); `fresh` instantiates the component for every request (Store + instantiate + call),
 //! which is what a request pays when no warm instance is idle.
 //!
-//! Run: `cargo bench -p scimlet --bench boundary`
+//! Run: `cargo bench -p scimlet --bench boundary`; `SCIMLET_BENCH_ONLY=<text>` runs only the
+//! scenarios whose name contains it, and `SCIMLET_BENCH_SIDE=wasm|fresh|native` only that side
+//! (to profile one path, e.g. under `perf record`), `SCIMLET_BENCH_ITERS` sets the calls timed.
 
 mod common;
 
@@ -23,7 +25,10 @@ fn main() {
         scimlet::tenants::create(backend.as_ref(), "bench", "standard", None).unwrap();
     let rt = runtime();
     let fresh = fresh_runtime();
-    let n = 5000;
+    let n: usize = std::env::var("SCIMLET_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     for i in 0..1000 {
         let body = json!({"userName": format!("seed{i}@example.com"), "name": {"givenName": "S", "familyName": "Eed"}});
         native(
@@ -85,17 +90,34 @@ fn main() {
             Box::new(|_| request("GET", "/Users", "startIndex=500&count=100", None)),
         ),
     ];
-    for (name, make) in &scenarios {
-        let (w50, _) = time(n, |i| {
-            wasm(&rt, &backend, &tenant, make(i));
-        });
-        let (f50, _) = time(n, |i| {
-            wasm(&fresh, &backend, &tenant, make(i));
-        });
-        let (n50, _) = time(n, |i| {
-            native(&backend, &tenant, make(i));
-        });
+    let only = std::env::var("SCIMLET_BENCH_ONLY").unwrap_or_default();
+    let side = std::env::var("SCIMLET_BENCH_SIDE").unwrap_or_default();
+    let runs = |s: &str| side.is_empty() || side == s;
+    for (name, make) in scenarios.iter().filter(|(name, _)| name.contains(&only)) {
+        let mut w50 = std::time::Duration::ZERO;
+        let (mut f50, mut n50) = (w50, w50);
+        if runs("wasm") {
+            w50 = time(n, |i| {
+                wasm(&rt, &backend, &tenant, make(i));
+            })
+            .0;
+        }
+        if runs("fresh") {
+            f50 = time(n, |i| {
+                wasm(&fresh, &backend, &tenant, make(i));
+            })
+            .0;
+        }
+        if runs("native") {
+            n50 = time(n, |i| {
+                native(&backend, &tenant, make(i));
+            })
+            .0;
+        }
         row(name, us(w50), us(f50), us(n50));
+    }
+    if !"POST /Users (memory store)".contains(&only) || !side.is_empty() {
+        return;
     }
     let mut k = 0;
     let (w50, _) = time(n, |_| {
