@@ -49,6 +49,11 @@ pub struct ServiceConfig {
     pub tenant_rate_limit: Option<NonZeroU32>,
     /// Provisioning records kept per tenant in the audit log (`None`: no audit log).
     pub audit_retention: Option<u64>,
+    /// Reads (`GET`) run in the component at most this many at once; more wait their turn in
+    /// arrival order. Reads are CPU-bound: running more than the machine has cores only lets
+    /// the OS scheduler preempt them mid-request, which shows as tail latency. Writes are not
+    /// limited (they mostly wait for the disk). Default: three per available core.
+    pub max_concurrent_reads: usize,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +67,7 @@ impl Default for ServiceConfig {
             request_timeout: Duration::from_secs(30),
             tenant_rate_limit: None,
             audit_retention: Some(100_000),
+            max_concurrent_reads: std::thread::available_parallelism().map_or(6, |n| n.get() * 3),
         }
     }
 }
@@ -77,6 +83,7 @@ struct Inner {
     backend: Arc<dyn Backend>,
     config: ServiceConfig,
     permits: Arc<Semaphore>,
+    reads: Arc<Semaphore>,
     /// One token bucket per tenant id.
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     audit: Option<AuditLog>,
@@ -90,6 +97,7 @@ impl ScimService {
     pub fn new(runtime: Runtime, backend: Arc<dyn Backend>, config: ServiceConfig) -> ScimService {
         let capacity = config.max_concurrency.max(1);
         let permits = Arc::new(Semaphore::new(capacity));
+        let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
         runtime.metrics().set_instance_capacity(capacity);
         let limiter = config
             .tenant_rate_limit
@@ -103,6 +111,7 @@ impl ScimService {
                 backend,
                 config,
                 permits,
+                reads,
                 limiter,
                 audit,
             }),
@@ -232,12 +241,20 @@ impl ScimService {
             },
         };
         let this = self.clone();
-        // The permit moves into the task: a request that timed out keeps its slot until the
-        // guest really stops (at the latest at its CPU deadline).
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            this.run(token.as_deref(), request, &tenant)
-        });
+        let reads = (request.method == "GET").then(|| inner.reads.clone());
+        let task = async move {
+            let read_turn = match reads {
+                Some(reads) => Some(reads.acquire_owned().await),
+                None => None,
+            };
+            // The permits move into the task: a request that timed out keeps its slot until
+            // the guest really stops (at the latest at its CPU deadline).
+            tokio::task::spawn_blocking(move || {
+                let (_permit, _read_turn) = (permit, read_turn);
+                this.run(token.as_deref(), request, &tenant)
+            })
+            .await
+        };
         match tokio::time::timeout(inner.config.request_timeout, task).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(_)) => error(
@@ -481,6 +498,50 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_beyond_the_read_slots_wait_their_turn_and_writes_pass_them() {
+        let backend: Arc<dyn Backend> = Arc::new(crate::store::memory::MemoryBackend::new());
+        let (_, token) =
+            crate::tenants::create(backend.as_ref(), "acme", "standard", None).unwrap();
+        let cache = std::env::temp_dir().join("scimlet-test-cwasm");
+        let runtime = Runtime::new(
+            crate::runtime::EMBEDDED_COMPONENT,
+            Some(&cache),
+            crate::runtime::Limits::default(),
+        )
+        .unwrap();
+        let config = ServiceConfig {
+            max_concurrent_reads: 1,
+            ..ServiceConfig::default()
+        };
+        let scim = ScimService::new(runtime, backend, config);
+        let call = |method: &str, path: &str, body: &str| {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("authorization", format!("Bearer {}", token.token))
+                .header("content-type", "application/scim+json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap();
+            let scim = scim.clone();
+            tokio::spawn(async move { scim.handle(req).await.status() })
+        };
+        let mut calls: Vec<_> = (0..16)
+            .map(|_| call("GET", "/scim/v2/Users?count=1", ""))
+            .collect();
+        calls.push(call(
+            "POST",
+            "/scim/v2/Users",
+            r#"{"userName":"a@example.com"}"#,
+        ));
+        let mut statuses = Vec::new();
+        for c in calls {
+            statuses.push(c.await.unwrap().as_u16());
+        }
+        assert_eq!(statuses.pop(), Some(201));
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
 
     #[test]
     fn base_path_matching_is_segment_exact() {
