@@ -119,47 +119,19 @@ fn main() {
     if !"POST /Users (memory store)".contains(&only) || !side.is_empty() {
         return;
     }
-    let mut k = 0;
-    let (w50, _) = time(n, |_| {
-        k += 1;
-        wasm(
-            &rt,
-            &backend,
-            &tenant,
-            request(
-                "POST",
-                "/Users",
-                "",
-                Some(&json!({"userName": format!("w{k}@example.com")})),
-            ),
-        );
+    // Every request creates a user, so each side names its own.
+    let post = |side: &str, i: usize| {
+        let body = json!({"userName": format!("{side}{i}@example.com")});
+        request("POST", "/Users", "", Some(&body))
+    };
+    let (w50, _) = time(n, |i| {
+        wasm(&rt, &backend, &tenant, post("w", i));
     });
-    let (f50, _) = time(n, |_| {
-        k += 1;
-        wasm(
-            &fresh,
-            &backend,
-            &tenant,
-            request(
-                "POST",
-                "/Users",
-                "",
-                Some(&json!({"userName": format!("f{k}@example.com")})),
-            ),
-        );
+    let (f50, _) = time(n, |i| {
+        wasm(&fresh, &backend, &tenant, post("f", i));
     });
-    let (n50, _) = time(n, |_| {
-        k += 1;
-        native(
-            &backend,
-            &tenant,
-            request(
-                "POST",
-                "/Users",
-                "",
-                Some(&json!({"userName": format!("n{k}@example.com")})),
-            ),
-        );
+    let (n50, _) = time(n, |i| {
+        native(&backend, &tenant, post("n", i));
     });
     row("POST /Users (memory store)", us(w50), us(f50), us(n50));
 }

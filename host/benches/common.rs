@@ -64,12 +64,14 @@ pub fn native(backend: &Arc<dyn Backend>, tenant: &Tenant, req: GuestRequest) ->
     scimlet::native::handle(backend.as_ref(), tenant, req)
 }
 
-/// Median and p99 of per-call times over `n` calls (after `n / 10` warm-up calls).
+/// Median and p99 of per-call times over `n` calls (after `n / 10` warm-up calls). Each call
+/// gets its own index, warm-up included.
 pub fn time(n: usize, mut call: impl FnMut(usize)) -> (Duration, Duration) {
-    for i in 0..n / 10 {
+    let warm_up = n / 10;
+    for i in 0..warm_up {
         call(i);
     }
-    let mut samples: Vec<Duration> = (0..n)
+    let mut samples: Vec<Duration> = (warm_up..warm_up + n)
         .map(|i| {
             let t = Instant::now();
             call(i);
