@@ -612,8 +612,8 @@ impl Service<'_> {
         Err(ScimError::invalid_value(why))
     }
 
-    /// Applies membership and document changes to a group atomically.
-    /// Applies `plan` to the group and its members, then reads the group back for `proj`.
+    /// Applies `plan` to the group's document and members atomically, then reads the group back
+    /// for `proj`.
     fn change_group(
         &self,
         id: &str,
@@ -623,7 +623,7 @@ impl Service<'_> {
     ) -> ScimResult<Value> {
         let repo = self.groups_repo();
         let m = Membership::new(self.store());
-        let outcome = repo.mutate(id, |current| {
+        repo.mutate(id, |current| {
             let stamp = m.stamp(id)?;
             check_if_match(if_match, &Self::group_etag(&current.doc, stamp.as_ref()))?;
             if self.policy.team_creation == TeamCreation::LinkOnly && !is_linked(&current.doc) {
@@ -643,7 +643,6 @@ impl Service<'_> {
             }
             Ok(Plan { doc, internal: None, checks, writes })
         })?;
-        let _ = outcome;
         self.get_group(id, proj)
     }
 
@@ -789,28 +788,11 @@ struct MemberFields {
 
 impl MemberFields {
     fn of(proj: &Projection) -> MemberFields {
-        let named = |p: &&crate::schema::AttrPath| p.name.eq_ignore_ascii_case("members");
-        let picks: Vec<&str> = proj
-            .attributes
-            .iter()
-            .filter(named)
-            .filter_map(|p| p.sub.as_deref())
-            .collect();
-        let whole = proj
-            .attributes
-            .iter()
-            .filter(named)
-            .any(|p| p.sub.is_none());
-        let dropped: Vec<&str> = proj
-            .excluded
-            .iter()
-            .filter(named)
-            .filter_map(|p| p.sub.as_deref())
-            .collect();
+        let (picked, dropped) = (member_subs(&proj.attributes), member_subs(&proj.excluded));
+        let names = |s: &Option<&str>, sub: &str| s.is_some_and(|s| s.eq_ignore_ascii_case(sub));
         let keep = |sub: &str| {
-            let picked =
-                whole || picks.is_empty() || picks.iter().any(|p| p.eq_ignore_ascii_case(sub));
-            picked && !dropped.iter().any(|d| d.eq_ignore_ascii_case(sub))
+            let kept = picked.is_empty() || picked.iter().any(|p| p.is_none() || names(p, sub));
+            kept && !dropped.iter().any(|d| names(d, sub))
         };
         MemberFields {
             value: keep("value"),
@@ -818,6 +800,15 @@ impl MemberFields {
             kind: keep("type"),
         }
     }
+}
+
+/// The sub-attribute each `members` path names (`None`: all of `members`).
+fn member_subs(paths: &[crate::schema::AttrPath]) -> Vec<Option<&str>> {
+    paths
+        .iter()
+        .filter(|p| p.name.eq_ignore_ascii_case("members"))
+        .map(|p| p.sub.as_deref())
+        .collect()
 }
 
 fn object_of(doc: &Value) -> Map<String, Value> {

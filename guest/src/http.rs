@@ -95,22 +95,20 @@ impl Response {
 pub fn handle(store: &dyn Store, req: &Request) -> Response {
     #[cfg(feature = "fault-injection")]
     crate::fault::maybe_inject(req.header("x-scimlet-fault"));
-    let resp = match route(store, req) {
-        Ok(resp) => resp,
-        Err(e) => Response::error(&e),
+    let svc = match Service::new(store, &req.base_url, &req.policy) {
+        Ok(svc) => svc,
+        Err(e) => return Response::error(&e),
     };
-    with_audit_record(store, req, resp)
+    let resp = route(&svc, req).unwrap_or_else(|e| Response::error(&e));
+    with_audit_record(&svc, req, resp)
 }
 
 /// Attaches the provisioning record of a write (see [`crate::audit`]).
-fn with_audit_record(store: &dyn Store, req: &Request, resp: Response) -> Response {
+fn with_audit_record(svc: &Service<'_>, req: &Request, resp: Response) -> Response {
     if !matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
         return resp;
     }
-    let Ok(svc) = Service::new(store, &req.base_url, &req.policy) else {
-        return resp;
-    };
-    match crate::audit::record(&svc, req, &resp) {
+    match crate::audit::record(svc, req, &resp) {
         Some(rec) => resp.with_header(crate::audit::HEADER, &rec.to_string()),
         None => resp,
     }
@@ -121,35 +119,32 @@ pub(crate) fn normalized_body(svc: &Service<'_>, req: &Request, kind: Kind) -> S
     scim_body(svc, req, Some(kind))
 }
 
-fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
-    let svc = Service::new(store, &req.base_url, &req.policy)?;
+fn route(svc: &Service<'_>, req: &Request) -> ScimResult<Response> {
     let path = req.path.trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method.as_str();
     match segments.as_slice() {
         ["ServiceProviderConfig"] => {
-            discovery_get(req, || Ok(discovery::service_provider_config(&svc)))
+            discovery_get(req, || Ok(discovery::service_provider_config(svc)))
         }
-        ["Schemas"] => discovery_get(req, || Ok(discovery::schema_list(&svc))),
-        ["Schemas", id] => {
-            discovery_get(req, || discovery::schema_by_id(&svc, &percent_decode(id)))
-        }
-        ["ResourceTypes"] => discovery_get(req, || Ok(discovery::resource_type_list(&svc))),
+        ["Schemas"] => discovery_get(req, || Ok(discovery::schema_list(svc))),
+        ["Schemas", id] => discovery_get(req, || discovery::schema_by_id(svc, &percent_decode(id))),
+        ["ResourceTypes"] => discovery_get(req, || Ok(discovery::resource_type_list(svc))),
         ["ResourceTypes", id] => discovery_get(req, || {
-            discovery::resource_type_by_id(&svc, &percent_decode(id))
+            discovery::resource_type_by_id(svc, &percent_decode(id))
         }),
         [".search"] => match method {
-            "POST" => search(&svc, req, &[Kind::User, Kind::Group]),
+            "POST" => search(svc, req, &[Kind::User, Kind::Group]),
             _ => Err(not_allowed(method, path)),
         },
         [] => match method {
-            "GET" => list(&svc, req, &[Kind::User, Kind::Group]),
+            "GET" => list(svc, req, &[Kind::User, Kind::Group]),
             _ => Err(not_allowed(method, path)),
         },
         ["Roles"] => match method {
             "GET" => Ok(Response::json(
                 200,
-                &crate::roles::list_resources(&svc, &list_params(req))?,
+                &crate::roles::list_resources(svc, &list_params(req))?,
             )),
             _ => Err(ScimError::method_not_allowed(
                 "roles are defined by the organization's policy and are read-only",
@@ -158,7 +153,7 @@ fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
         ["Roles", id] => match method {
             "GET" => Ok(Response::json(
                 200,
-                &crate::roles::get_resource(&svc, &percent_decode(id))?,
+                &crate::roles::get_resource(svc, &percent_decode(id))?,
             )),
             _ => Err(ScimError::method_not_allowed(
                 "roles are defined by the organization's policy and are read-only",
@@ -176,7 +171,7 @@ fn route(store: &dyn Store, req: &Request) -> ScimResult<Response> {
                 "Groups" => Kind::Group,
                 _ => return Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
             };
-            resource_route(&svc, req, kind, rest)
+            resource_route(svc, req, kind, rest)
         }
     }
 }

@@ -16,7 +16,12 @@ use crate::error::ScimResult;
 use crate::store::{Entry, Scan, Store, Write};
 
 pub fn edge(group: &str, user: &str) -> String {
-    format!("m/{group}/{user}")
+    format!("{}{user}", members_prefix(group))
+}
+
+/// The prefix of every member edge of a group.
+fn members_prefix(group: &str) -> String {
+    format!("m/{group}/")
 }
 
 pub fn reverse(user: &str, group: &str) -> String {
@@ -78,14 +83,14 @@ impl<'a> Membership<'a> {
 
     /// Every member id of a group, in key order.
     pub fn members(&self, group: &str) -> ScimResult<Vec<String>> {
-        self.ids_under(&format!("m/{group}/"))
+        self.ids_under(&members_prefix(group))
     }
 
     /// Calls `visit` with every member id of a group, reading the edges in batches so that a
     /// large group is never held in memory as a whole.
     pub fn for_each_member(&self, group: &str, mut visit: impl FnMut(&str)) -> ScimResult<()> {
         const BATCH: u32 = 2000;
-        let prefix = format!("m/{group}/");
+        let prefix = members_prefix(group);
         let mut start = prefix.clone();
         loop {
             let scan = Scan {
@@ -126,7 +131,7 @@ impl<'a> Membership<'a> {
     }
 
     pub fn count(&self, group: &str) -> ScimResult<u64> {
-        let prefix = format!("m/{group}/");
+        let prefix = members_prefix(group);
         Ok(self
             .store
             .count(&prefix, &crate::store::prefix_end(&prefix))?)
@@ -135,7 +140,7 @@ impl<'a> Membership<'a> {
     /// Whether the group has more than `n` members, reading at most one edge past the first
     /// `n` instead of counting them all (a count is O(members) in the store).
     pub fn more_than(&self, group: &str, n: u64) -> ScimResult<bool> {
-        let prefix = format!("m/{group}/");
+        let prefix = members_prefix(group);
         let probe = Scan {
             start: prefix.clone(),
             end: crate::store::prefix_end(&prefix),
