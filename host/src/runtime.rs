@@ -281,8 +281,13 @@ struct WarmPool {
 }
 
 impl WarmPool {
+    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<Warm>> {
+        // A plain list: a panic elsewhere cannot leave it inconsistent.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn take(&self, tenant_id: &str) -> Option<Warm> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle();
         let at = idle
             .iter()
             .rposition(|w| w.store.data().tenant_id == tenant_id)?;
@@ -295,7 +300,7 @@ impl WarmPool {
             return;
         }
         let evicted = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = self.idle();
             idle.push_back(warm);
             (idle.len() > self.capacity).then(|| idle.pop_front())
         };
@@ -305,11 +310,7 @@ impl WarmPool {
 
     /// Frees the least recently used instance (its pooling slot is wanted by another).
     fn evict_one(&self) -> bool {
-        let evicted = self
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
+        let evicted = self.idle().pop_front();
         evicted.is_some()
     }
 }
@@ -437,11 +438,7 @@ impl Runtime {
 
     /// Instances idle and warm right now.
     pub fn warm_instances(&self) -> usize {
-        self.warm
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.warm.idle().len()
     }
 
     fn deadline_ticks(&self) -> u64 {
@@ -572,6 +569,7 @@ mod tests {
     use super::*;
     use crate::store::memory::MemoryBackend;
 
+    /// Every request creates the same user: run against another tenant's data it would conflict.
     fn request(tenant: &backend::Tenant, path: &str, fault: Option<&str>) -> GuestRequest {
         let mut headers = vec![("content-type".into(), "application/scim+json".into())];
         if let Some(kind) = fault {
@@ -582,7 +580,7 @@ mod tests {
             path: path.into(),
             query: String::new(),
             headers,
-            body: format!(r#"{{"userName":"{}@example.com"}}"#, tenant.name).into_bytes(),
+            body: br#"{"userName":"same@example.com"}"#.to_vec(),
             ctx: GuestContext {
                 base_url: "http://test/scim/v2".into(),
                 policy: tenant.policy.to_string(),

@@ -251,12 +251,7 @@ impl SqliteBackend {
                 start = &a.key;
             }
         }
-        let rows = {
-            let mut stmt = tx.prepare_cached(scan_sql(scan.descending, scan.keys_only))?;
-            let args = params![tenant, start, end, i64::from(scan.limit), to_sql_int(skip)];
-            let rows = stmt.query_map(args, |row| scan_row(row, scan.keys_only))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let rows = scan_rows(&tx, tenant, scan, start, end, skip)?;
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
             let mut positions = self.positions();
             let (s, e, desc) = (&scan.start, &scan.end, scan.descending);
@@ -384,6 +379,21 @@ fn scan_sql(descending: bool, keys_only: bool) -> &'static str {
     }
 }
 
+/// Runs `scan` (its order, limit and columns) over `start..end`, skipping `skip` rows.
+fn scan_rows(
+    conn: &Connection,
+    tenant: &str,
+    scan: &Scan,
+    start: &str,
+    end: &str,
+    skip: u64,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut stmt = conn.prepare_cached(scan_sql(scan.descending, scan.keys_only))?;
+    let args = params![tenant, start, end, i64::from(scan.limit), to_sql_int(skip)];
+    let rows = stmt.query_map(args, |row| scan_row(row, scan.keys_only))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn scan_row(row: &Row<'_>, keys_only: bool) -> rusqlite::Result<Entry> {
     Ok(Entry {
         key: row.get(0)?,
@@ -427,6 +437,15 @@ struct Queued {
 }
 
 impl Queued {
+    fn new(tenant: &str, checks: Vec<Check>, writes: Vec<Write>) -> Arc<Queued> {
+        Arc::new(Queued {
+            tenant: tenant.to_string(),
+            checks,
+            writes,
+            outcome: Mutex::new(None),
+        })
+    }
+
     fn settle(&self, outcome: Result<u64, StoreError>) {
         *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
     }
@@ -556,16 +575,7 @@ impl Backend for SqliteBackend {
             return self.scan_from_anchor(tenant, scan);
         }
         let reader = self.reader()?;
-        let mut stmt = reader.prepare_cached(scan_sql(scan.descending, scan.keys_only))?;
-        let args = params![
-            tenant,
-            scan.start,
-            scan.end,
-            i64::from(scan.limit),
-            to_sql_int(scan.skip)
-        ];
-        let rows = stmt.query_map(args, |row| scan_row(row, scan.keys_only))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        scan_rows(&reader, tenant, scan, &scan.start, &scan.end, scan.skip)
     }
 
     fn count(&self, tenant: &str, start: &str, end: &str) -> Result<u64, StoreError> {
@@ -591,16 +601,13 @@ impl Backend for SqliteBackend {
     /// transaction that holds it is on disk.
     fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
         check_commit(checks, writes)?;
-        let mine = Arc::new(Queued {
-            tenant: tenant.to_string(),
-            checks: checks.to_vec(),
-            writes: writes.to_vec(),
-            outcome: Mutex::new(None),
-        });
+        let mine = Queued::new(tenant, checks.to_vec(), writes.to_vec());
         self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(mine.clone());
+        // Not `self.writer()`: its rollback could fail after `mine` joined the queue, and then
+        // another holder might still commit it. `run_batch` rolls back a stale transaction.
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(outcome) = mine.take() {
             // The writer's previous holder committed it along with its own.
@@ -781,14 +788,7 @@ mod tests {
     #[test]
     fn a_group_commit_settles_each_commit_on_its_own_terms() {
         let b = SqliteBackend::open_in_memory().unwrap();
-        let queued = |checks: Vec<Check>, writes: Vec<Write>| {
-            Arc::new(Queued {
-                tenant: "t".into(),
-                checks,
-                writes,
-                outcome: Mutex::new(None),
-            })
-        };
+        let queued = |checks, writes| Queued::new("t", checks, writes);
         let put = |k: &str| Write::Put(k.into(), b"v".to_vec());
         let absent = |k: &str| Check {
             key: k.into(),
