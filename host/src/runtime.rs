@@ -533,9 +533,10 @@ fn load_component(
         .precompile_component(wasm)
         .map_err(wt)
         .context("compile the SCIM component")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("create cache dir {}", dir.display()))?;
+    crate::private_files::create_dir(dir)
+        .with_context(|| format!("create cache dir {}", dir.display()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &compiled)?;
+    crate::private_files::write_file(&tmp, &compiled)?;
     std::fs::rename(&tmp, &path)?;
     // SAFETY: just produced by this engine.
     Ok(unsafe { Component::deserialize(engine, &compiled).map_err(wt)? })
@@ -568,6 +569,11 @@ fn spawn_epoch_ticker(engine: &Engine) {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryBackend;
+
+    #[allow(dead_code)] // build.rs's part of the shared file
+    mod guest_build {
+        include!(concat!(env!("CARGO_MANIFEST_DIR"), "/guest_build.rs"));
+    }
 
     /// Every request creates the same user: run against another tenant's data it would conflict.
     fn request(tenant: &backend::Tenant, path: &str, fault: Option<&str>) -> GuestRequest {
@@ -678,7 +684,12 @@ mod tests {
 
     #[test]
     fn an_instance_that_trapped_is_dropped_and_the_next_request_succeeds() {
-        let faulty = std::fs::read(env!("SCIMLET_FAULT_COMPONENT")).unwrap();
+        let path = guest_build::fault_component(
+            env!("CARGO"),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+            std::path::Path::new(env!("SCIMLET_GUEST_TARGET_DIR")),
+        );
+        let faulty = std::fs::read(path).unwrap();
         let (rt, backend, t) = setup(&faulty, Limits::default());
         rt.handle(backend.clone(), &t[0], request(&t[0], "/Nothing", None))
             .unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{assert_scim_error, cli, json, Server};
+use crate::support::{assert_scim_error, cli, fault_component, json, Server};
 
 #[test]
 fn service_provider_config_is_an_rfc7643_document() {
@@ -173,10 +173,10 @@ fn request_bodies_over_the_cap_get_413() {
 
 #[test]
 fn a_faulty_guest_fails_only_its_own_request() {
-    let component = env!("SCIMLET_FAULT_COMPONENT");
+    let component = fault_component();
     let s = Server::start(&[
         "--component",
-        component,
+        &component,
         "--guest-deadline-ms",
         "300",
         "--guest-memory-mib",

@@ -8,10 +8,9 @@ use std::time::Duration;
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 
-use crate::support::{assert_scim_error, cli, cli_output, json, Server};
+use crate::support::{assert_scim_error, cli, cli_output, fault_component, json, Server};
 
 const ADMIN_TOKEN: &str = "admin-0123456789abcdef-e2e";
-const FAULT_COMPONENT: &str = env!("SCIMLET_FAULT_COMPONENT");
 
 /// `http://127.0.0.1:PORT`, where the operational endpoints live.
 fn root(s: &Server) -> String {
@@ -252,9 +251,10 @@ fn probes_and_metrics_are_served() {
 
 #[test]
 fn guest_faults_are_counted_by_kind() {
+    let component = fault_component();
     let s = Server::start(&[
         "--component",
-        FAULT_COMPONENT,
+        &component,
         "--guest-deadline-ms",
         "300",
         "--guest-memory-mib",
@@ -299,11 +299,12 @@ fn the_tenant_rate_limit_answers_429_with_retry_after() {
 
 #[test]
 fn a_saturated_server_answers_503_with_retry_after() {
+    let component = fault_component();
     let s = Server::start(&[
         "--max-concurrency",
         "1",
         "--component",
-        FAULT_COMPONENT,
+        &component,
         "--guest-deadline-ms",
         "2000",
     ]);
@@ -334,9 +335,10 @@ fn a_saturated_server_answers_503_with_retry_after() {
 
 #[test]
 fn a_request_over_the_timeout_answers_503_with_retry_after() {
+    let component = fault_component();
     let s = Server::start(&[
         "--component",
-        FAULT_COMPONENT,
+        &component,
         "--request-timeout-ms",
         "300",
         "--guest-deadline-ms",
@@ -780,12 +782,8 @@ fn https_is_served_with_the_configured_certificate() {
 
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
-    let mut s = Server::start(&[
-        "--component",
-        FAULT_COMPONENT,
-        "--guest-deadline-ms",
-        "1500",
-    ]);
+    let component = fault_component();
+    let mut s = Server::start(&["--component", &component, "--guest-deadline-ms", "1500"]);
     let pid = s.pid().to_string();
     let status = thread::scope(|scope| {
         let in_flight = scope.spawn(|| {

@@ -15,7 +15,7 @@ use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, Write as StoreWrite};
 use serde_json::{json, Value};
 
-use crate::support::{assert_scim_error, cli, json, Server, BIN, SCIM_JSON};
+use crate::support::{assert_scim_error, cli, fault_component, json, Server, BIN, SCIM_JSON};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -414,10 +414,10 @@ fn hostile_requests_get_scim_errors_and_the_server_stays_healthy() {
 
 #[test]
 fn guest_faults_fail_their_own_requests_while_another_tenant_is_served() {
-    let component = env!("SCIMLET_FAULT_COMPONENT");
+    let component = fault_component();
     let (s, data) = start(&[
         "--component",
-        component,
+        &component,
         "--guest-deadline-ms",
         "300",
         "--guest-memory-mib",

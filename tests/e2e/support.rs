@@ -22,6 +22,20 @@ pub struct Server {
     banner: Vec<String>,
 }
 
+#[allow(dead_code)] // build.rs's part of the shared file
+mod guest_build {
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/guest_build.rs"));
+}
+
+/// The test-only component with the guest's `fault-injection` feature, built on first use.
+pub fn fault_component() -> String {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = Path::new(env!("SCIMLET_GUEST_TARGET_DIR"));
+    guest_build::fault_component(env!("CARGO"), &workspace, target_dir)
+        .display()
+        .to_string()
+}
+
 /// Compiled components are cached across tests so that each start is fast.
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("cwasm-cache")
