@@ -81,6 +81,19 @@ pub struct Layer {
     /// [default: 30000].
     #[arg(long, env = "SCIMLET_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
+    /// Longest wait for a request's complete header block, in milliseconds, from the
+    /// connection's accept (or the request's first byte on a kept-alive connection); then the
+    /// connection is closed [default: 10000].
+    #[arg(long, env = "SCIMLET_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest a kept-alive connection may stay idle between requests, in milliseconds
+    /// [default: 60000].
+    #[arg(long, env = "SCIMLET_KEEP_ALIVE_TIMEOUT_MS")]
+    pub keep_alive_timeout_ms: Option<u64>,
+    /// Most client connections open at once on each listener; beyond it new connections are
+    /// closed at once [default: 1024].
+    #[arg(long, env = "SCIMLET_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Requests per second each tenant may make, in bursts of as many; beyond it 429 with
     /// Retry-After [default: unlimited].
     #[arg(long, env = "SCIMLET_TENANT_RATE_LIMIT")]
@@ -126,6 +139,9 @@ pub struct Settings {
     pub guest_deadline_ms: u64,
     pub guest_warm_instances: usize,
     pub request_timeout_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub keep_alive_timeout_ms: u64,
+    pub max_connections: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_rate_limit: Option<NonZeroU32>,
     pub audit_retention: u64,
@@ -172,6 +188,9 @@ impl Layer {
             guest_deadline_ms: self.guest_deadline_ms.or(lower.guest_deadline_ms),
             guest_warm_instances: self.guest_warm_instances.or(lower.guest_warm_instances),
             request_timeout_ms: self.request_timeout_ms.or(lower.request_timeout_ms),
+            header_read_timeout_ms: self.header_read_timeout_ms.or(lower.header_read_timeout_ms),
+            keep_alive_timeout_ms: self.keep_alive_timeout_ms.or(lower.keep_alive_timeout_ms),
+            max_connections: self.max_connections.or(lower.max_connections),
             tenant_rate_limit: self.tenant_rate_limit.or(lower.tenant_rate_limit),
             audit_retention: self.audit_retention.or(lower.audit_retention),
             public_url: self.public_url.or(lower.public_url),
@@ -200,6 +219,9 @@ impl Layer {
             guest_deadline_ms: self.guest_deadline_ms.unwrap_or(5000),
             guest_warm_instances: self.guest_warm_instances.unwrap_or(32),
             request_timeout_ms: self.request_timeout_ms.unwrap_or(30_000),
+            header_read_timeout_ms: self.header_read_timeout_ms.unwrap_or(10_000),
+            keep_alive_timeout_ms: self.keep_alive_timeout_ms.unwrap_or(60_000),
+            max_connections: self.max_connections.unwrap_or(1024),
             tenant_rate_limit: self.tenant_rate_limit,
             audit_retention: self.audit_retention.unwrap_or(100_000),
             public_url: self.public_url,
@@ -222,6 +244,12 @@ impl Settings {
         }
         if self.request_timeout_ms == 0 || self.guest_deadline_ms == 0 {
             return invalid("request-timeout-ms and guest-deadline-ms must be at least 1");
+        }
+        if self.header_read_timeout_ms == 0 || self.keep_alive_timeout_ms == 0 {
+            return invalid("header-read-timeout-ms and keep-alive-timeout-ms must be at least 1");
+        }
+        if self.max_connections == 0 {
+            return invalid("max-connections must be at least 1");
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls-cert and tls-key go together: give both or neither");
@@ -307,6 +335,9 @@ mod tests {
             "admin-listen = \"127.0.0.1:9001\"",
             "admin-token = \"short\"",
             "max-concurrency = 0",
+            "max-connections = 0",
+            "header-read-timeout-ms = 0",
+            "keep-alive-timeout-ms = 0",
             "public-url = \"scim.example.com\"",
             "component = \"/no/such/component.wasm\"",
         ];

@@ -3,12 +3,13 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
 use scimlet::import::{self, Format};
-use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, Tenant};
 use scimlet::teams;
+
+use crate::data_dir::open;
 
 #[derive(Subcommand)]
 pub enum TeamCommand {
@@ -27,12 +28,6 @@ pub enum TeamCommand {
         #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
         data: PathBuf,
     },
-}
-
-fn open(data: &Path) -> anyhow::Result<SqliteBackend> {
-    std::fs::create_dir_all(data).with_context(|| format!("create data dir {}", data.display()))?;
-    let db = data.join("scimlet.db");
-    SqliteBackend::open(&db).with_context(|| format!("open {}", db.display()))
 }
 
 fn tenant(backend: &dyn Backend, name: &str) -> anyhow::Result<Tenant> {

@@ -15,9 +15,11 @@
 pub mod admin;
 pub mod audit;
 pub mod config;
+pub mod connections;
 pub mod import;
 pub mod metrics;
 pub mod native;
+pub mod private_files;
 pub mod runtime;
 pub mod service;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The `scimlet` binary: `serve`, `tenant …`, `config check`, `precompile`.
 
 mod check;
+mod data_dir;
 mod directory;
 
 use std::net::SocketAddr;
@@ -17,10 +18,10 @@ use axum_server::tls_rustls::RustlsConfig;
 use axum_server::{Control, Handle};
 use clap::{Args, Parser, Subcommand};
 use scimlet::config::{Layer, LogFormat, Settings, StoreKind};
+use scimlet::connections::{ConnectionLimits, LimitedAcceptor};
 use scimlet::metrics::{Metrics, CONTENT_TYPE};
 use scimlet::runtime::{Limits, Runtime, EMBEDDED_COMPONENT};
 use scimlet::store::memory::MemoryBackend;
-use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::Backend;
 use scimlet::tenants::{self, TokenView};
 use scimlet::{admin, ScimService, ServiceConfig};
@@ -213,7 +214,13 @@ enum TokenCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    // Every command logs (e.g. the warning about a data directory other users can read).
+    match &command {
+        Command::Serve(_) => {}
+        _ => init_tracing(log_format_from_env()),
+    }
+    match command {
         Command::Serve(args) => {
             let settings = args.settings()?;
             init_tracing(settings.log_format);
@@ -222,10 +229,7 @@ fn main() -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check(args),
         } => config_check(args),
-        Command::Tenant { command } => {
-            init_tracing(log_format_from_env());
-            tenant(command)
-        }
+        Command::Tenant { command } => tenant(command),
         Command::Team { command } => directory::team(command),
         Command::Audit {
             tenant,
@@ -239,7 +243,6 @@ fn main() -> anyhow::Result<()> {
         Command::Export { tenant, csv, data } => directory::export(&tenant, csv, &data.data),
         Command::Check { data } => Ok(check::run(&data.data)?),
         Command::Precompile { data, component } => {
-            init_tracing(log_format_from_env());
             let started = std::time::Instant::now();
             let cache = component
                 .cache_dir
@@ -269,12 +272,6 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-fn open_sqlite(data: &Path) -> anyhow::Result<SqliteBackend> {
-    std::fs::create_dir_all(data).with_context(|| format!("create data dir {}", data.display()))?;
-    let db = data.join("scimlet.db");
-    SqliteBackend::open(&db).with_context(|| format!("open {}", db.display()))
 }
 
 fn load_runtime(component: Option<&Path>, cache: &Path, limits: Limits) -> anyhow::Result<Runtime> {
@@ -319,7 +316,7 @@ async fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     let backend: Arc<dyn Backend> = match settings.store {
-        StoreKind::Sqlite => Arc::new(open_sqlite(&settings.data)?),
+        StoreKind::Sqlite => Arc::new(data_dir::open(&settings.data)?),
         StoreKind::Memory => Arc::new(MemoryBackend::new()),
     };
     ensure_default_tenant(backend.as_ref())?;
@@ -359,6 +356,11 @@ async fn run_listeners(
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+        keep_alive_timeout: Duration::from_millis(settings.keep_alive_timeout_ms),
+        max_connections: settings.max_connections,
+    };
     let control = Control::new();
     let mut servers = tokio::task::JoinSet::new();
     if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
@@ -368,13 +370,27 @@ async fn run_listeners(
             "scimlet admin API at {scheme}://{}/admin",
             listener.local_addr()?
         );
-        servers.spawn(serve_on(listener, app, tls.clone(), control.clone()));
+        let acceptor = LimitedAcceptor::new(limits, scim.metrics().clone());
+        servers.spawn(serve_on(
+            listener,
+            app,
+            tls.clone(),
+            acceptor,
+            control.clone(),
+        ));
     }
     let listener = bind(settings.listen)?;
     let addr = listener.local_addr()?;
     println!("scimlet serving SCIM at {scheme}://{addr}/scim/v2");
     tracing::info!(%addr, "listening");
-    servers.spawn(serve_on(listener, scim_router(scim), tls, control.clone()));
+    let acceptor = LimitedAcceptor::new(limits, scim.metrics().clone());
+    servers.spawn(serve_on(
+        listener,
+        scim_router(scim),
+        tls,
+        acceptor,
+        control.clone(),
+    ));
     tokio::spawn(async move {
         shutdown_signal().await;
         control.graceful_shutdown(None);
@@ -389,28 +405,24 @@ fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     std::net::TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))
 }
 
-/// Serves `app` on `listener` (over TLS when configured) until `control` shuts it down.
+/// Serves `app` on `listener` (over TLS when configured), its connections under `acceptor`'s
+/// limits, until `control` shuts it down.
 async fn serve_on(
     listener: std::net::TcpListener,
     app: Router,
     tls: Option<RustlsConfig>,
+    acceptor: LimitedAcceptor,
     control: Control,
 ) -> anyhow::Result<()> {
     let handle = Handle::<SocketAddr>::with_control(control);
     let service = app.into_make_service();
+    let server = axum_server::from_tcp(listener)?.handle(handle);
     match tls {
         Some(config) => {
-            axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(service)
-                .await?
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(acceptor);
+            server.acceptor(tls).serve(service).await?
         }
-        None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
+        None => server.acceptor(acceptor).serve(service).await?,
     }
     Ok(())
 }
@@ -483,7 +495,7 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             default_team,
             data,
         } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             let (tenant, token) =
                 tenants::create(&backend, &name, &profile, default_team.as_deref())?;
             println!(
@@ -493,7 +505,7 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             println!("{}", token.token);
         }
         TenantCommand::List { data } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             println!("{:<24} {:<20} {:<10} CREATED", "NAME", "ID", "PROFILE");
             for t in backend.tenants()? {
                 let view = tenants::TenantView::from(&t);
@@ -504,7 +516,7 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             }
         }
         TenantCommand::Show { tenant, data } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             let policy = tenants::effective_policy(&tenants::find(&backend, &tenant)?)?;
             println!("{}", serde_json::to_string_pretty(&policy)?);
         }
@@ -514,7 +526,7 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             value,
             data,
         } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             let found = tenants::find(&backend, &tenant)?;
             let value = tenants::parse_value(&value);
             let changes = serde_json::Map::from_iter([(key.clone(), value.clone())]);
@@ -530,7 +542,7 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Add { tenant, data } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             let found = tenants::find(&backend, &tenant)?;
             let issued = tenants::issue_token(&backend, &found.id)?;
             println!(
@@ -540,7 +552,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{}", issued.token);
         }
         TokenCommand::List { tenant, data } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             let found = tenants::find(&backend, &tenant)?;
             println!("{:<20} {:<22} REVOKED", "ID", "CREATED");
             for TokenView {
@@ -558,7 +570,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             token_id,
             data,
         } => {
-            let backend = open_sqlite(&data.data)?;
+            let backend = data_dir::open(&data.data)?;
             let found = tenants::find(&backend, &tenant)?;
             tenants::revoke_token(&backend, &found, &token_id)?;
             println!("Revoked token {token_id} of tenant '{}'.", found.name);

@@ -105,6 +105,8 @@ struct Inner {
     instance_capacity: Gauge,
     commits: Family<OutcomeLabels, Counter>,
     faults: Family<KindLabels, Counter>,
+    connections_open: Gauge,
+    connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -133,6 +135,8 @@ impl Metrics {
         let instance_capacity = Gauge::default();
         let commits = Family::<OutcomeLabels, Counter>::default();
         let faults = Family::<KindLabels, Counter>::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
             "scimlet_requests",
@@ -164,6 +168,16 @@ impl Metrics {
             "Guest invocations that trapped, ran out of time or ran out of memory",
             faults.clone(),
         );
+        registry.register(
+            "scimlet_connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        registry.register(
+            "scimlet_connections_refused",
+            "Connections closed at once because max-connections were open",
+            connections_refused.clone(),
+        );
         // Every outcome and fault kind is exposed from the start, at zero, so that rates and
         // alerts over them work before the first occurrence.
         for outcome in ["ok", "conflict", "error"] {
@@ -181,6 +195,8 @@ impl Metrics {
                 instance_capacity,
                 commits,
                 faults,
+                connections_open,
+                connections_refused,
             }),
         }
     }
@@ -236,6 +252,27 @@ impl Metrics {
             FaultKind::OutOfMemory => "oom",
         };
         self.inner.faults.get_or_create(&KindLabels { kind }).inc();
+    }
+}
+
+impl Metrics {
+    /// Counts a connection as open until the returned guard is dropped.
+    pub fn connection_open(&self) -> OpenConnectionGuard {
+        self.inner.connections_open.inc();
+        OpenConnectionGuard(self.inner.connections_open.clone())
+    }
+
+    pub fn connection_refused(&self) {
+        self.inner.connections_refused.inc();
+    }
+}
+
+/// Decrements `scimlet_connections_open` when dropped.
+pub struct OpenConnectionGuard(Gauge);
+
+impl Drop for OpenConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

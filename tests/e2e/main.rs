@@ -2,6 +2,7 @@
 
 mod support;
 
+mod connections;
 mod foundation;
 mod groups;
 mod operations;

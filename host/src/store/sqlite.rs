@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use crate::private_files;
 use subtle::ConstantTimeEq;
 
 use super::{
@@ -97,9 +99,12 @@ impl SqliteBackend {
 
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            private_files::create_dir(dir)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
+        // Before SQLite creates it with its default 0644; its journal files inherit the mode.
+        private_files::create_file(path)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let mut writer = connect(path, &options, false)?;
         init_schema(&mut writer)?;
         let mut positions = Positions::default();
