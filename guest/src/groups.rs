@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::diag::{self, Level};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{self, CompareOp, Filter};
+use crate::identifiers;
 use crate::members::{self, Membership};
 use crate::patch::{self, OpKind, PatchOperation, PatchPath};
 use crate::policy::{GroupDelete, TeamCreation};
@@ -498,6 +499,8 @@ impl Service<'_> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        // Checked before the lookup, whose refusal would otherwise echo a hostile name.
+        identifiers::check_value(Kind::Group, "displayName", &name)?;
         let repo = self.groups_repo();
         let index = Kind::Group.index("displayName").expect("indexed");
         let existing = repo

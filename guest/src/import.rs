@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use crate::error::{ScimError, ScimResult};
+use crate::identifiers;
 use crate::members::{self, Membership};
 use crate::repo::{Kind, Repo, Stored};
 use crate::resource;
@@ -240,6 +241,11 @@ impl Service<'_> {
         edges: &mut BTreeSet<(String, String)>,
         plan: &mut ImportPlan,
     ) -> ScimResult<Outcome> {
+        // Team names first: a refused one must fail the row before its user is planned.
+        for team in &u.teams {
+            identifiers::check_value(Kind::Group, "displayName", team)
+                .map_err(|e| ScimError::invalid_value(format!("teams: {}", e.detail)))?;
+        }
         let mut content =
             resource::normalize_input(&u.to_scim(self), self.schema(Kind::User), self.rules())?;
         let key = u.user_name.to_lowercase();

@@ -17,6 +17,7 @@ pub mod fault;
 pub mod filter;
 pub mod groups;
 pub mod http;
+pub mod identifiers;
 pub mod import;
 pub mod members;
 pub mod patch;

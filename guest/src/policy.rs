@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ScimError, ScimResult};
+use crate::identifiers;
+use crate::repo::Kind;
 use crate::schema::{self, urn, ResourceSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -192,6 +194,12 @@ impl Policy {
         if self.max_page_size == 0 || self.default_page_size > self.max_page_size {
             return Err("page sizes must satisfy 0 < default-page-size <= max-page-size".into());
         }
+        // The default team becomes a group's displayName on first use: refuse now what would
+        // otherwise fail every user creation later.
+        if let Some(team) = &self.default_team {
+            identifiers::check_value(Kind::Group, "displayName", team)
+                .map_err(|e| format!("default-team: {}", e.detail))?;
+        }
         Ok(())
     }
 
@@ -288,6 +296,12 @@ mod tests {
         assert!(Policy::from_json(r#"{"dialect.no-such-rule":false}"#).is_err());
         assert!(Policy::from_json(r#"{"dialect":true}"#).is_err());
         assert!(Policy::from_json(r#"{"dialect.path-keys":"no"}"#).is_err());
+        let err = Policy::from_json(r#"{"default-team":"Staff\u0000"}"#).unwrap_err();
+        assert!(
+            err.detail.contains("default-team: displayName"),
+            "{}",
+            err.detail
+        );
     }
 
     #[test]

@@ -6,13 +6,16 @@
 //! - `u/{Type}/{attr}/{value}`: unique index, value = id (`userName`, group `displayName`);
 //! - `n/{Type}/{attr}/{value}\u{1f}{id}`: non-unique index, empty value (`externalId`, `emails.value`).
 //!
-//! Case-insensitive attributes are indexed lower-cased; index hits are always re-checked against
+//! Indexed values are identifiers: [`crate::identifiers`] refuses control characters in them
+//! and bounds their length before any key is built. Case-insensitive attributes are indexed
+//! lower-cased; index hits are always re-checked against
 //! the resource, so an index is a way to find candidates, never the answer itself.
 
 use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::error::{ScimError, ScimResult};
+use crate::identifiers;
 use crate::schema::ResourceSchema;
 use crate::store::{prefix_end, Check, Entry, Scan, Store, StoreError, Write};
 
@@ -146,23 +149,25 @@ impl IndexDef {
 
     /// The values of this attribute in a document.
     fn values<'d>(&self, doc: &'d Value) -> Vec<&'d str> {
-        match self.attr.split_once('.') {
-            None => doc
-                .get(self.attr)
-                .and_then(Value::as_str)
-                .into_iter()
-                .collect(),
-            Some((multi, sub)) => doc
-                .get(multi)
-                .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|i| i.get(sub).and_then(Value::as_str))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
+        attr_values(doc, self.attr)
+    }
+}
+
+/// The string values of an indexable attribute path (`userName`, or `emails.value` for a
+/// sub-attribute of a multi-valued attribute) in a stored document (canonical names).
+pub fn attr_values<'d>(doc: &'d Value, attr: &str) -> Vec<&'d str> {
+    match attr.split_once('.') {
+        None => doc.get(attr).and_then(Value::as_str).into_iter().collect(),
+        Some((multi, sub)) => doc
+            .get(multi)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.get(sub).and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -585,6 +590,12 @@ impl<'a> Repo<'a> {
         old: Option<&Value>,
         new: Option<&Value>,
     ) -> ScimResult<(Vec<Check>, Vec<Write>)> {
+        // Every write of a document passes here (POST, PUT, PATCH in any dialect, import, teams
+        // made by the product), so this is where identifiers are held to their rules: nothing
+        // is stored, and no index key built, from a value they refuse.
+        if let Some(doc) = new {
+            identifiers::check_document(self.kind, old, doc)?;
+        }
         let (mut checks, mut writes) = (Vec::new(), Vec::new());
         for index in self.kind.indexes() {
             let norm = |doc: Option<&Value>| -> Vec<String> {

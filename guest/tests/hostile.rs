@@ -87,8 +87,9 @@ fn ten_thousand_levels_of_json_nesting_are_invalid_syntax() {
     assert_healthy(&t);
 }
 
-/// The guest has no size limit of its own: the host caps request bodies (413, 1 MiB by
-/// default), and whatever passes that cap is stored exactly, indexes included.
+/// The guest has no size limit of its own for free text: the host caps request bodies (413,
+/// 1 MiB by default), and whatever passes that cap is stored exactly. Identifiers are bounded
+/// (guest/src/identifiers.rs): a 10 MB userName is a 400 that stores nothing.
 #[test]
 fn ten_megabyte_values_are_stored_and_read_back_exactly() {
     let t = Tenant::new();
@@ -96,20 +97,20 @@ fn ten_megabyte_values_are_stored_and_read_back_exactly() {
     let user = t.ok(
         "POST",
         "/Users",
-        Some(json!({"userName": format!("big-{big}"), "displayName": big})),
+        Some(json!({"userName": "big", "displayName": big})),
     );
     let id = user["id"].as_str().unwrap();
     let read = t.ok("GET", &format!("/Users/{id}"), None);
     assert_eq!(read["displayName"].as_str().map(str::len), Some(10 << 20));
-    let (status, dup) = t.err(
+    let keys = t.store.keys();
+    let resp = t.call(
         "POST",
         "/Users",
-        Some(json!({"userName": format!("BIG-{big}")})),
+        Some(json!({"userName": format!("big-{big}")})),
+        &[],
     );
-    assert_eq!(
-        (status, dup["scimType"].as_str()),
-        (409, Some("uniqueness"))
-    );
+    assert_error(&resp, 400, Some("invalidValue"), "10 MB userName");
+    assert_eq!(t.store.keys(), keys, "nothing stored");
 
     let garbage = vec![b'x'; 10 << 20];
     let resp = raw(&t, "POST", "/Users", "application/scim+json", &garbage);
@@ -118,9 +119,17 @@ fn ten_megabyte_values_are_stored_and_read_back_exactly() {
 }
 
 #[test]
-fn a_one_megabyte_user_name_is_stored_and_unique() {
+fn a_one_megabyte_user_name_is_refused_and_a_1024_character_one_is_unique() {
     let t = Tenant::new();
-    let long = "n".repeat(1 << 20);
+    let resp = t.call(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "n".repeat(1 << 20)})),
+        &[],
+    );
+    assert_error(&resp, 400, Some("invalidValue"), "1 MB userName");
+    assert!(t.store.is_empty(), "nothing stored");
+    let long = "n".repeat(1024);
     let id = t.create(&long);
     let read = t.ok("GET", &format!("/Users/{id}"), None);
     assert!(read["userName"].as_str() == Some(long.as_str()));
@@ -130,9 +139,12 @@ fn a_one_megabyte_user_name_is_stored_and_unique() {
         Some(json!({"userName": long.to_uppercase()})),
         &[],
     );
-    assert_error(&resp, 409, Some("uniqueness"), "1 MB duplicate");
-    // Filters are bounded (8 KiB), so such a name cannot be searched for: a clear 400.
-    let filter = format!("/Users?filter=userName%20eq%20%22{long}%22");
+    assert_error(&resp, 409, Some("uniqueness"), "1024-character duplicate");
+    // Filters are bounded (8 KiB), so a 1 MB literal cannot be searched for: a clear 400.
+    let filter = format!(
+        "/Users?filter=userName%20eq%20%22{}%22",
+        "n".repeat(1 << 20)
+    );
     let resp = t.call("GET", &filter, None, &[]);
     assert_error(&resp, 400, Some("invalidFilter"), "1 MB filter");
     assert_healthy(&t);
@@ -221,27 +233,43 @@ fn invalid_utf8_in_body_and_query_gets_a_scim_answer() {
     assert_healthy(&t);
 }
 
-/// NUL is a valid JSON string character (`\u0000`): it is stored as given and keeps values
-/// apart (no truncation at the NUL), while a raw NUL in a filter literal is refused as JSON
-/// string rules require.
+/// NUL is a valid JSON string character (`\u0000`): in free text it is stored as given and
+/// keeps values apart (no truncation at the NUL); in an identifier it is refused
+/// (guest/src/identifiers.rs); a raw NUL in a filter literal is refused as JSON string rules
+/// require.
 #[test]
 fn nul_characters_in_values_are_kept_exactly() {
     let t = Tenant::new();
-    let a = t.create("nul\u{0}a");
-    let b = t.create("nul\u{0}b");
-    assert_ne!(a, b);
-    let user = t.ok("GET", &format!("/Users/{a}"), None);
-    assert_eq!(user["userName"], "nul\u{0}a");
+    let resp = t.call(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "nul\u{0}a"})),
+        &[],
+    );
+    assert_error(&resp, 400, Some("invalidValue"), "NUL in userName");
+    assert!(t.store.is_empty(), "nothing stored");
+    let user = |name: &str, display: &str| {
+        let u = t.ok(
+            "POST",
+            "/Users",
+            Some(json!({"userName": name, "displayName": display})),
+        );
+        u["id"].as_str().unwrap().to_string()
+    };
+    let a = user("nul-a", "nul\u{0}a");
+    let b = user("nul-b", "nul\u{0}b");
+    let read = t.ok("GET", &format!("/Users/{a}"), None);
+    assert_eq!(read["displayName"], "nul\u{0}a");
     let list = t.ok(
         "GET",
-        "/Users?filter=userName%20eq%20%22nul%5Cu0000b%22",
+        "/Users?filter=displayName%20eq%20%22nul%5Cu0000b%22",
         None,
     );
     assert_eq!(list["totalResults"], 1);
     assert_eq!(list["Resources"][0]["id"], b.as_str());
     let resp = t.call(
         "GET",
-        "/Users?filter=userName%20eq%20%22nul%00b%22",
+        "/Users?filter=displayName%20eq%20%22nul%00b%22",
         None,
         &[],
     );

@@ -395,16 +395,35 @@ fn hostile_requests_get_scim_errors_and_the_server_stays_healthy() {
     bytes.splice(at..at + 2, [0xff]);
     assert_eq!(raw_http(&s.base, &bytes).0, 400);
 
-    // Long values and NUL characters are data: stored exactly (SQLite keeps the NUL).
+    // Identifiers are bounded and free of control characters (guest/src/identifiers.rs): a
+    // 1 000 000-character or NUL-bearing userName is a 400 that stores nothing.
     let long = "l".repeat(1_000_000);
-    let id = create_user(&s, &long);
+    for name in [long.as_str(), "nul\u{0}a"] {
+        let (status, body) = json(s.send_json("POST", "/Users", &json!({ "userName": name })));
+        assert_eq!(status, 400, "{body}");
+        assert_scim_error(&body, 400, Some("invalidValue"));
+    }
+    let (_, list) = json(s.get("/Users?filter=userName%20eq%20%22nul%5Cu0000a%22"));
+    assert_eq!(list["totalResults"], 0, "{list}");
+    // In free text, long values and NUL characters are data: stored exactly (SQLite keeps the
+    // NUL).
+    let with_text = |name: &str, text: &str| {
+        let (status, body) = json(s.send_json(
+            "POST",
+            "/Users",
+            &json!({ "userName": name, "displayName": text }),
+        ));
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    };
+    let id = with_text("long", &long);
     let (_, read) = json(s.get(&format!("/Users/{id}")));
-    assert!(read["userName"].as_str() == Some(long.as_str()));
-    let a = create_user(&s, "nul\u{0}a");
-    let b = create_user(&s, "nul\u{0}b");
+    assert!(read["displayName"].as_str() == Some(long.as_str()));
+    let a = with_text("nul-a", "nul\u{0}a");
+    let b = with_text("nul-b", "nul\u{0}b");
     let (_, read) = json(s.get(&format!("/Users/{a}")));
-    assert_eq!(read["userName"], "nul\u{0}a");
-    let (_, list) = json(s.get("/Users?filter=userName%20eq%20%22nul%5Cu0000b%22"));
+    assert_eq!(read["displayName"], "nul\u{0}a");
+    let (_, list) = json(s.get("/Users?filter=displayName%20eq%20%22nul%5Cu0000b%22"));
     assert_eq!(list["totalResults"], 1, "{list}");
     assert_eq!(list["Resources"][0]["id"], b.as_str());
 
