@@ -119,9 +119,52 @@ pub(crate) fn normalized_body(svc: &Service<'_>, req: &Request, kind: Kind) -> S
     scim_body(svc, req, Some(kind))
 }
 
+/// The endpoint names served, as RFC 7644 §3.2 and §4 spell them.
+const ENDPOINTS: [&str; 9] = [
+    "Users",
+    "Groups",
+    "Roles",
+    "Schemas",
+    "ResourceTypes",
+    "ServiceProviderConfig",
+    "Me",
+    "Bulk",
+    ".search",
+];
+
+/// An endpoint name in its RFC spelling, whatever the case it came in (`/users` → `Users`).
+///
+/// RFC 7644 §3.2 names the endpoints but does not say whether they match case-insensitively,
+/// and RFC 3986 §6.2.2.1 leaves path case to the server. Microsoft's own SCIM validator and
+/// reference Postman collection send `/users`; no two endpoints differ only in case, and
+/// resource ids (RFC 7643 §3.1: `caseExact`) are never folded — only the endpoint segment is
+/// (and `.search` after it).
+fn endpoint(segment: &str) -> &str {
+    ENDPOINTS
+        .iter()
+        .find(|e| e.eq_ignore_ascii_case(segment))
+        .copied()
+        .unwrap_or(segment)
+}
+
+/// The segments of a path below the SCIM base, the endpoint name (and a `.search` after it)
+/// in its RFC spelling.
+pub(crate) fn segments(path: &str) -> Vec<&str> {
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(first) = segments.first_mut() {
+        *first = endpoint(first);
+    }
+    if let [_, second] = segments.as_mut_slice() {
+        if second.eq_ignore_ascii_case(".search") {
+            *second = ".search";
+        }
+    }
+    segments
+}
+
 fn route(svc: &Service<'_>, req: &Request) -> ScimResult<Response> {
     let path = req.path.trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments = segments(path);
     let method = req.method.as_str();
     match segments.as_slice() {
         ["ServiceProviderConfig"] => {

@@ -462,3 +462,55 @@ fn writes_carry_a_provisioning_record_without_secrets() {
     assert_eq!(rec["error"]["detail"], "User 'nope' not found");
     assert!(header(&t.call("GET", "/Users", None, &[]), "x-scimlet-audit").is_none());
 }
+
+#[test]
+fn endpoint_names_match_in_any_case_but_ids_do_not() {
+    let t = Tenant::new();
+    let resp = t.call("POST", "/users", Some(json!({"userName": "ada"})), &[]);
+    assert_eq!(resp.status, 201);
+    let id = resp.json_body()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        header(&resp, "location"),
+        Some(format!("{BASE}/Users/{id}").as_str()),
+        "locations keep the RFC spelling"
+    );
+    let rec: Value = serde_json::from_str(header(&resp, "x-scimlet-audit").unwrap()).unwrap();
+    assert_eq!(
+        (rec["action"].as_str(), rec["id"].as_str()),
+        (Some("create"), Some(id.as_str()))
+    );
+    assert_eq!(t.ok("GET", "/users", None)["totalResults"], 1);
+    assert_eq!(
+        t.ok("GET", &format!("/USERS/{id}"), None)["userName"],
+        "ada"
+    );
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+    assert_eq!(
+        t.ok("POST", "/users/.Search", Some(search.clone()))["totalResults"],
+        1
+    );
+    assert_eq!(t.ok("POST", "/.SEARCH", Some(search))["totalResults"], 1);
+    let g = t.call("POST", "/groups", Some(json!({"displayName": "Eng"})), &[]);
+    assert_eq!(g.status, 201);
+    assert_eq!(t.ok("GET", "/Groups", None)["totalResults"], 1);
+    for path in [
+        "/serviceproviderconfig",
+        "/schemas",
+        "/SCHEMAS/urn:ietf:params:scim:schemas:core:2.0:User",
+        "/resourcetypes",
+        "/resourceTypes/user",
+        "/roles",
+    ] {
+        t.ok("GET", path, None);
+    }
+    assert_eq!(t.call("GET", "/me", None, &[]).status, 501);
+    assert_eq!(t.call("GET", "/usersx", None, &[]).status, 404);
+    let upper = id.to_uppercase();
+    if upper != id {
+        assert_eq!(
+            t.call("GET", &format!("/Users/{upper}"), None, &[]).status,
+            404,
+            "ids are caseExact (RFC 7643 §3.1)"
+        );
+    }
+}
