@@ -251,7 +251,7 @@ fn resource_route(
         ([], "GET") => list(svc, req, &[kind]),
         ([], "POST") => {
             let body = scim_body(svc, req, Some(kind))?;
-            let proj = projection(req)?;
+            let proj = projection(svc, req)?;
             let doc = svc.create(kind, &body, &proj)?;
             let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
             let location = format!("{}{}/{id}", svc.base_url, svc.schema(kind).endpoint);
@@ -272,7 +272,7 @@ fn resource_route(
 
 fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimResult<Response> {
     let if_match = req.header("if-match");
-    let proj = projection(req)?;
+    let proj = projection(svc, req)?;
     let doc = match req.method.as_str() {
         "GET" => {
             let doc = svc.get(kind, id, &proj)?;
@@ -305,8 +305,8 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
     Ok(Response::json_text(200, text).with_header("etag", etag_of(&doc)))
 }
 
-fn projection(req: &Request) -> ScimResult<Projection> {
-    Projection::parse(
+fn projection(svc: &Service<'_>, req: &Request) -> ScimResult<Projection> {
+    svc.projection(
         req.param("attributes").as_deref(),
         req.param("excludedAttributes").as_deref(),
     )
@@ -329,7 +329,7 @@ fn list_params(req: &Request) -> ListParams {
 }
 
 fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResult<Response> {
-    let proj = Projection::parse(
+    let proj = svc.projection(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )?;

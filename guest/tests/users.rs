@@ -514,3 +514,69 @@ fn endpoint_names_match_in_any_case_but_ids_do_not() {
         );
     }
 }
+
+#[test]
+fn attributes_with_a_value_filter_name_the_attribute_unless_the_rule_is_off() {
+    let body = json!({"userName": "ada", "title": "Countess", "emails": [
+        {"value": "ada@work.example", "type": "work"},
+        {"value": "ada@home.example", "type": "home"}]});
+    let t = Tenant::new();
+    t.ok("POST", "/Users", Some(body.clone()));
+    // As Microsoft's reference collection sends it: `+` for spaces, brackets escaped.
+    let list = t.ok(
+        "GET",
+        "/Users?attributes=emails%5Btype+eq+%22work%22%5D",
+        None,
+    );
+    let ada = &list["Resources"][0];
+    assert_eq!(
+        ada["emails"].as_array().unwrap().len(),
+        2,
+        "the whole attribute"
+    );
+    assert!(ada.get("title").is_none() && ada.get("userName").is_none());
+    let list = t.ok(
+        "GET",
+        "/Users?attributes=userName,emails%5Bvalue%20eq%20%22a,b%22%5D.value",
+        None,
+    );
+    let ada = &list["Resources"][0];
+    assert_eq!(ada["userName"], "ada");
+    assert_eq!(ada["emails"][0], json!({"value": "ada@work.example"}));
+    let id = ada["id"].as_str().unwrap();
+    let one = t.ok(
+        "GET",
+        &format!("/Users/{id}?attributes=emails%5Btype%20eq%20%22work%22%5D"),
+        None,
+    );
+    assert!(one["emails"].is_array() && one.get("title").is_none());
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "attributes": ["emails[type eq \"work\"]"]});
+    assert!(t.ok("POST", "/Users/.search", Some(search))["Resources"][0]["emails"].is_array());
+    let (status, e) = t.err(
+        "GET",
+        "/Users?attributes=emails%5Btype%20zz%20%22work%22%5D",
+        None,
+    );
+    assert_eq!(
+        (status, e["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+
+    let strict = Tenant::with_policy(r#"{"dialect.filtered-attributes": false}"#);
+    strict.ok("POST", "/Users", Some(body));
+    let (status, e) = strict.err(
+        "GET",
+        "/Users?attributes=emails%5Btype+eq+%22work%22%5D",
+        None,
+    );
+    assert_eq!(
+        (status, e["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+    assert!(e["detail"]
+        .as_str()
+        .unwrap()
+        .contains("dialect.filtered-attributes is false"));
+    strict.ok("GET", "/Users?attributes=emails", None);
+}
