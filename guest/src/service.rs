@@ -412,7 +412,10 @@ impl<'a> Service<'a> {
                 Kind::User => self.present_user(doc, proj.requests("groups"))?,
                 Kind::Group => {
                     let stamp = stamps.next().flatten();
-                    self.present_group(doc, stamp.as_ref(), proj.requests("members"))?
+                    let members = proj
+                        .requests("members")
+                        .then(|| crate::members::MemberFields::of(proj));
+                    self.present_group(doc, stamp.as_ref(), members)?
                 }
             };
             resources.push(self.render(*kind, &presented, proj));
