@@ -21,8 +21,7 @@ pub fn record(svc: &Service<'_>, req: &Request, resp: &Response) -> Option<Value
         "DELETE" => "delete",
         _ => return None,
     };
-    let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-    let (kind, id) = match segments.as_slice() {
+    let (kind, id) = match crate::http::segments(&req.path).as_slice() {
         ["Users"] => (Kind::User, None),
         ["Groups"] => (Kind::Group, None),
         ["Users", id] if *id != ".search" => (Kind::User, Some(crate::http::percent_decode(id))),

@@ -118,8 +118,8 @@ fn parse(text: &str) -> Result<serde_json::Value, types::ScimError> {
     })
 }
 
-fn projection(proj: &types::Projection) -> Result<Projection, types::ScimError> {
-    Projection::parse(
+fn projection(svc: &Service<'_>, proj: &types::Projection) -> Result<Projection, types::ScimError> {
+    svc.projection(
         proj.attributes.as_deref(),
         proj.excluded_attributes.as_deref(),
     )
@@ -133,7 +133,8 @@ fn create(
     document: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let (svc, p) = (service(&ctx)?, projection(&proj)?);
+    let svc = service(&ctx)?;
+    let p = projection(&svc, &proj)?;
     let doc = svc
         .create(kind, &parse(&document)?, &p)
         .map_err(wit_error)?;
@@ -145,7 +146,8 @@ fn get(
     id: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let (svc, p) = (service(&ctx)?, projection(&proj)?);
+    let svc = service(&ctx)?;
+    let p = projection(&svc, &proj)?;
     let doc = svc.get(kind, &id, &p).map_err(wit_error)?;
     svc.render_text(kind, &doc, &p).map_err(wit_error)
 }
@@ -156,7 +158,8 @@ fn replace(
     document: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let (svc, p) = (service(&ctx)?, projection(&proj)?);
+    let svc = service(&ctx)?;
+    let p = projection(&svc, &proj)?;
     let doc = svc
         .replace(kind, &id, &parse(&document)?, None, &p)
         .map_err(wit_error)?;
@@ -169,7 +172,8 @@ fn patch(
     op: String,
     proj: types::Projection,
 ) -> Result<String, types::ScimError> {
-    let (svc, p) = (service(&ctx)?, projection(&proj)?);
+    let svc = service(&ctx)?;
+    let p = projection(&svc, &proj)?;
     let doc = svc
         .patch(kind, &id, &parse(&op)?, None, &p)
         .map_err(wit_error)?;
@@ -189,11 +193,12 @@ fn query(kind: Kind, ctx: types::Context, q: types::ListQuery) -> Result<String,
         attributes: q.attributes,
         excluded_attributes: q.excluded_attributes,
     };
-    let p = Projection::parse(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )
-    .map_err(wit_error)?;
+    let p = svc
+        .projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )
+        .map_err(wit_error)?;
     let page = svc.query(&[kind], &params).map_err(wit_error)?;
     Ok(svc.list_response(&page, &p).map_err(wit_error)?.to_string())
 }

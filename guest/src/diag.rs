@@ -22,3 +22,26 @@ pub fn emit(level: Level, message: &str) {
         sink(level, message);
     }
 }
+
+/// Runs `f` and returns the debug messages it emitted on this thread. Unit tests share this one
+/// sink: the process-wide sink is set once, so a test installing its own would race the others.
+#[cfg(test)]
+pub fn capture(f: impl FnOnce()) -> Vec<String> {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOG: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    }
+    fn record(level: Level, message: &str) {
+        if level == Level::Debug {
+            LOG.with_borrow_mut(|log| {
+                if let Some(log) = log {
+                    log.push(message.to_string());
+                }
+            });
+        }
+    }
+    install(record);
+    LOG.with_borrow_mut(|log| *log = Some(Vec::new()));
+    f();
+    LOG.with_borrow_mut(Option::take).unwrap_or_default()
+}

@@ -7,7 +7,8 @@
 //! by default; when one fires it is logged at debug level with the places it rewrote (never the
 //! values: bodies carry personal data and passwords). A rule switched off gives the strict RFC
 //! answer, a 400 naming the rule and its policy key, rather than passing the shape on to the
-//! more tolerant PATCH engine and validator behind it.
+//! more tolerant PATCH engine and validator behind it. One rule, [`Rule::FilteredAttributes`],
+//! rewrites a query parameter rather than a body ([`query`]).
 //!
 //! What is deliberately *not* here, because RFC 7643/7644 already allow it and the engine and
 //! validator handle it for every tenant: attribute names in any case (`UserName`, `Active`, in
@@ -23,6 +24,8 @@ use crate::error::{ScimError, ScimResult};
 use crate::patch::{self, PatchPath};
 use crate::policy::Policy;
 use crate::schema::{AttrType, Attribute, Mutability, ResourceSchema, Schema};
+
+pub mod query;
 
 type Obj = Map<String, Value>;
 
@@ -50,10 +53,13 @@ pub enum Rule {
     /// have (Okta's `urn:okta:custom:group:1.0`) → that container is ignored, as POST and PUT
     /// bodies ignore it.
     UnknownExtensions,
+    /// An `attributes` query entry with a value filter (`emails[type eq "work"]`, Microsoft's
+    /// validator) → the attribute it filters (`emails`); see [`query`].
+    FilteredAttributes,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::CapitalisedOps,
         Rule::BooleanStrings,
         Rule::RemoveWithValue,
@@ -62,6 +68,7 @@ impl Rule {
         Rule::JsonStringRoles,
         Rule::AddFilterUpsert,
         Rule::UnknownExtensions,
+        Rule::FilteredAttributes,
     ];
 
     /// The name logs use.
@@ -75,6 +82,7 @@ impl Rule {
             Rule::JsonStringRoles => "json-string-roles",
             Rule::AddFilterUpsert => "add-filter-upsert",
             Rule::UnknownExtensions => "unknown-extensions",
+            Rule::FilteredAttributes => "filtered-attributes",
         }
     }
 
@@ -90,6 +98,7 @@ impl Rule {
             Rule::JsonStringRoles => "dialect.json-string-roles",
             Rule::AddFilterUpsert => "dialect.add-filter-upsert",
             Rule::UnknownExtensions => "dialect.unknown-extensions",
+            Rule::FilteredAttributes => "dialect.filtered-attributes",
         }
     }
 
@@ -104,6 +113,7 @@ impl Rule {
             Rule::JsonStringRoles => d.json_string_roles,
             Rule::AddFilterUpsert => d.add_filter_upsert,
             Rule::UnknownExtensions => d.unknown_extensions,
+            Rule::FilteredAttributes => d.filtered_attributes,
         }
     }
 }
@@ -124,6 +134,12 @@ pub fn normalize(
     policy: &Policy,
 ) -> ScimResult<Value> {
     let (body, fired) = rewrite(body, method, rs, policy)?;
+    log(&fired);
+    Ok(body)
+}
+
+/// Logs the rules that fired, one line per rule with the places it rewrote.
+fn log(fired: &[Fired]) {
     for rule in Rule::ALL {
         let places: Vec<&str> = fired
             .iter()
@@ -141,7 +157,32 @@ pub fn normalize(
             );
         }
     }
-    Ok(body)
+}
+
+/// Records a non-RFC shape at `at` in `fired` when its rule is on for `policy`; else the strict
+/// error `refuse` gives, naming the rule and its policy key.
+fn permit(
+    rule: Rule,
+    policy: &Policy,
+    fired: &mut Vec<Fired>,
+    at: &str,
+    refuse: impl FnOnce() -> ScimError,
+) -> ScimResult<()> {
+    if !rule.enabled(policy) {
+        let mut e = refuse();
+        e.detail = format!(
+            "{} (the '{}' dialect rule is off for this organization: {} is false)",
+            e.detail,
+            rule.name(),
+            rule.policy_key()
+        );
+        return Err(e);
+    }
+    fired.push(Fired {
+        rule,
+        at: at.to_string(),
+    });
+    Ok(())
 }
 
 /// [`normalize`] without logging: the rewritten body and what fired.
@@ -203,21 +244,7 @@ impl<'a> Normaliser<'a> {
         at: &str,
         refuse: impl FnOnce() -> ScimError,
     ) -> ScimResult<()> {
-        if !rule.enabled(self.policy) {
-            let mut e = refuse();
-            e.detail = format!(
-                "{} (the '{}' dialect rule is off for this organization: {} is false)",
-                e.detail,
-                rule.name(),
-                rule.policy_key()
-            );
-            return Err(e);
-        }
-        self.fired.push(Fired {
-            rule,
-            at: at.to_string(),
-        });
-        Ok(())
+        permit(rule, self.policy, &mut self.fired, at, refuse)
     }
 
     // ---- attribute values (POST/PUT bodies and PATCH values) ----
@@ -796,7 +823,6 @@ mod tests {
     use crate::schema::urn;
     use crate::store::MemStore;
     use serde_json::json;
-    use std::cell::RefCell;
 
     const ENTERPRISE: &str = urn::ENTERPRISE_USER;
 
@@ -1353,27 +1379,17 @@ mod tests {
         assert_eq!((out, fired), (body, vec![]));
     }
 
-    thread_local! {
-        static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    }
-
-    fn capture(level: Level, message: &str) {
-        if level == Level::Debug {
-            LOG.with(|l| l.borrow_mut().push(message.to_string()));
-        }
-    }
-
     #[test]
     fn every_firing_rule_is_logged_by_name_without_values() {
-        diag::install(capture);
         let p = policy("");
         let ops = patch(json!([
             {"op": "Replace", "path": "active", "value": "False"},
             {"op": "Replace", "path": "displayName", "value": "Secret Name"},
             {"op": "add", "path": "emails[value eq \"secret@x\"].primary", "value": "True"}
         ]));
-        normalize(ops, "PATCH", Some(&users(&p)), &p).unwrap();
-        let log = LOG.with(|l| l.borrow().clone());
+        let log = diag::capture(|| {
+            normalize(ops, "PATCH", Some(&users(&p)), &p).unwrap();
+        });
         assert_eq!(log.len(), 3, "{log:?}");
         assert!(log[0].contains("'capitalised-ops'") && log[0].contains("Operations[0].op"));
         assert!(log[0].contains("Operations[1].op"), "{log:?}");

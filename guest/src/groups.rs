@@ -10,7 +10,7 @@ use crate::diag::{self, Level};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{self, CompareOp, Filter};
 use crate::identifiers;
-use crate::members::{self, Membership};
+use crate::members::{self, MemberFields, Membership};
 use crate::patch::{self, OpKind, PatchOperation, PatchPath};
 use crate::policy::{GroupDelete, TeamCreation};
 use crate::repo::{check_if_match, etag_of, DocChange, Kind, Plan, Repo, Stored, INTERNAL};
@@ -342,12 +342,13 @@ impl Service<'_> {
     }
 
     /// The group as responses show it: meta from the document and the membership stamp, and
-    /// members only when wanted (so `excludedAttributes=members` never reads them).
+    /// members with the sub-attributes `members` keeps, only when wanted (so
+    /// `excludedAttributes=members` never reads them).
     pub(crate) fn present_group(
         &self,
         doc: &Value,
         stamp: Option<&Entry>,
-        with_members: bool,
+        members: Option<MemberFields>,
     ) -> ScimResult<Value> {
         let mut out = doc.clone();
         let id = doc
@@ -368,12 +369,10 @@ impl Service<'_> {
                 }
             }
         }
-        if with_members {
-            let ids = Membership::new(self.store()).members(&id)?;
-            let list: Vec<Value> = ids
-                .iter()
-                .map(|u| json!({"value": u, "$ref": format!("{}/Users/{u}", self.base_url), "type": "User"}))
-                .collect();
+        if let Some(fields) = members {
+            let mut list = Vec::new();
+            Membership::new(self.store())
+                .for_each_member(&id, fields, &self.base_url, |m| list.push(m))?;
             if !list.is_empty() {
                 out.as_object_mut()
                     .expect("object")
@@ -388,7 +387,7 @@ impl Service<'_> {
     pub(crate) fn get_group(&self, id: &str, proj: &Projection) -> ScimResult<Value> {
         let stored = self.groups_repo().get_existing(id)?;
         let stamp = Membership::new(self.store()).stamp(id)?;
-        let mut out = self.present_group(&stored.doc, stamp.as_ref(), false)?;
+        let mut out = self.present_group(&stored.doc, stamp.as_ref(), None)?;
         if proj.wants(self.schema(Kind::Group), "members") {
             if let Some(m) = out.as_object_mut() {
                 m.insert(MEMBERS_PENDING.into(), Value::Bool(true));
@@ -417,25 +416,12 @@ impl Service<'_> {
         let fields = MemberFields::of(proj);
         let mut text = String::from("[");
         let mut first = true;
-        Membership::new(self.store()).for_each_member(gid, |uid| {
+        Membership::new(self.store()).for_each_member(gid, fields, &self.base_url, |item| {
             if !first {
                 text.push(',');
             }
             first = false;
-            let mut item = Map::new();
-            if fields.value {
-                item.insert("value".into(), uid.into());
-            }
-            if fields.reference {
-                item.insert(
-                    "$ref".into(),
-                    format!("{}/Users/{uid}", self.base_url).into(),
-                );
-            }
-            if fields.kind {
-                item.insert("type".into(), "User".into());
-            }
-            text.push_str(&Value::Object(item).to_string());
+            text.push_str(&item.to_string());
         })?;
         text.push(']');
         Ok((!first).then_some(text))
@@ -760,9 +746,14 @@ impl Service<'_> {
         }
     }
 
-    /// A group document with its members, for filters on `members`.
-    pub(crate) fn with_members(&self, doc: &Value) -> ScimResult<Value> {
-        self.present_group(doc, None, true)
+    /// A group document with its members, for filters on `members`; with their `display` only
+    /// if the filter reads it.
+    pub(crate) fn with_members(&self, doc: &Value, f: &Filter) -> ScimResult<Value> {
+        let fields = MemberFields {
+            display: filter_reads_display(f),
+            ..MemberFields::ALL
+        };
+        self.present_group(doc, None, Some(fields))
     }
 
     /// Groups whose members include `user` (for `members.value eq` / `members[value eq]`).
@@ -773,7 +764,7 @@ impl Service<'_> {
     pub(crate) fn filter_matches_group(&self, f: &Filter, doc: &Value) -> ScimResult<bool> {
         let rs = self.schema(Kind::Group);
         if Self::filter_needs_members(f) {
-            return Ok(filter::matches(f, &self.with_members(doc)?, rs));
+            return Ok(filter::matches(f, &self.with_members(doc, f)?, rs));
         }
         Ok(filter::matches(f, doc, rs))
     }
@@ -782,36 +773,27 @@ impl Service<'_> {
 /// Marks a presented group whose members the response text must still receive.
 pub(crate) const MEMBERS_PENDING: &str = "urn:scimlet:members-pending";
 
-/// Which member sub-attributes a projection keeps.
-struct MemberFields {
-    value: bool,
-    reference: bool,
-    kind: bool,
-}
-
-impl MemberFields {
-    fn of(proj: &Projection) -> MemberFields {
-        let (picked, dropped) = (member_subs(&proj.attributes), member_subs(&proj.excluded));
-        let names = |s: &Option<&str>, sub: &str| s.is_some_and(|s| s.eq_ignore_ascii_case(sub));
-        let keep = |sub: &str| {
-            let kept = picked.is_empty() || picked.iter().any(|p| p.is_none() || names(p, sub));
-            kept && !dropped.iter().any(|d| names(d, sub))
-        };
-        MemberFields {
-            value: keep("value"),
-            reference: keep("$ref"),
-            kind: keep("type"),
+/// Whether a filter reads members' `display` (`members.display eq "Ada"`,
+/// `members[display sw "A"]`).
+fn filter_reads_display(f: &Filter) -> bool {
+    fn is(name: &str, wanted: &str) -> bool {
+        name.eq_ignore_ascii_case(wanted)
+    }
+    fn inner_reads(f: &Filter) -> bool {
+        match f {
+            Filter::Present(p) | Filter::Compare(p, _, _) => is(&p.name, "display"),
+            Filter::ValuePath(_, inner) | Filter::Not(inner) => inner_reads(inner),
+            Filter::And(a, b) | Filter::Or(a, b) => inner_reads(a) || inner_reads(b),
         }
     }
-}
-
-/// The sub-attribute each `members` path names (`None`: all of `members`).
-fn member_subs(paths: &[crate::schema::AttrPath]) -> Vec<Option<&str>> {
-    paths
-        .iter()
-        .filter(|p| p.name.eq_ignore_ascii_case("members"))
-        .map(|p| p.sub.as_deref())
-        .collect()
+    match f {
+        Filter::Present(p) | Filter::Compare(p, _, _) => {
+            is(&p.name, "members") && p.sub.as_deref().is_some_and(|s| is(s, "display"))
+        }
+        Filter::ValuePath(p, inner) => is(&p.name, "members") && inner_reads(inner),
+        Filter::And(a, b) | Filter::Or(a, b) => filter_reads_display(a) || filter_reads_display(b),
+        Filter::Not(a) => filter_reads_display(a),
+    }
 }
 
 fn object_of(doc: &Value) -> Map<String, Value> {

@@ -119,9 +119,52 @@ pub(crate) fn normalized_body(svc: &Service<'_>, req: &Request, kind: Kind) -> S
     scim_body(svc, req, Some(kind))
 }
 
+/// The endpoint names served, as RFC 7644 §3.2 and §4 spell them.
+const ENDPOINTS: [&str; 9] = [
+    "Users",
+    "Groups",
+    "Roles",
+    "Schemas",
+    "ResourceTypes",
+    "ServiceProviderConfig",
+    "Me",
+    "Bulk",
+    ".search",
+];
+
+/// An endpoint name in its RFC spelling, whatever the case it came in (`/users` → `Users`).
+///
+/// RFC 7644 §3.2 names the endpoints but does not say whether they match case-insensitively,
+/// and RFC 3986 §6.2.2.1 leaves path case to the server. Microsoft's own SCIM validator and
+/// reference Postman collection send `/users`; no two endpoints differ only in case, and
+/// resource ids (RFC 7643 §3.1: `caseExact`) are never folded — only the endpoint segment is
+/// (and `.search` after it).
+fn endpoint(segment: &str) -> &str {
+    ENDPOINTS
+        .iter()
+        .find(|e| e.eq_ignore_ascii_case(segment))
+        .copied()
+        .unwrap_or(segment)
+}
+
+/// The segments of a path below the SCIM base, the endpoint name (and a `.search` after it)
+/// in its RFC spelling.
+pub(crate) fn segments(path: &str) -> Vec<&str> {
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(first) = segments.first_mut() {
+        *first = endpoint(first);
+    }
+    if let [_, second] = segments.as_mut_slice() {
+        if second.eq_ignore_ascii_case(".search") {
+            *second = ".search";
+        }
+    }
+    segments
+}
+
 fn route(svc: &Service<'_>, req: &Request) -> ScimResult<Response> {
     let path = req.path.trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments = segments(path);
     let method = req.method.as_str();
     match segments.as_slice() {
         ["ServiceProviderConfig"] => {
@@ -208,7 +251,7 @@ fn resource_route(
         ([], "GET") => list(svc, req, &[kind]),
         ([], "POST") => {
             let body = scim_body(svc, req, Some(kind))?;
-            let proj = projection(req)?;
+            let proj = projection(svc, req)?;
             let doc = svc.create(kind, &body, &proj)?;
             let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
             let location = format!("{}{}/{id}", svc.base_url, svc.schema(kind).endpoint);
@@ -229,7 +272,7 @@ fn resource_route(
 
 fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimResult<Response> {
     let if_match = req.header("if-match");
-    let proj = projection(req)?;
+    let proj = projection(svc, req)?;
     let doc = match req.method.as_str() {
         "GET" => {
             let doc = svc.get(kind, id, &proj)?;
@@ -262,8 +305,8 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
     Ok(Response::json_text(200, text).with_header("etag", etag_of(&doc)))
 }
 
-fn projection(req: &Request) -> ScimResult<Projection> {
-    Projection::parse(
+fn projection(svc: &Service<'_>, req: &Request) -> ScimResult<Projection> {
+    svc.projection(
         req.param("attributes").as_deref(),
         req.param("excludedAttributes").as_deref(),
     )
@@ -286,7 +329,7 @@ fn list_params(req: &Request) -> ListParams {
 }
 
 fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResult<Response> {
-    let proj = Projection::parse(
+    let proj = svc.projection(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )?;

@@ -8,11 +8,25 @@
 //!   membership change; its store version is part of the group's ETag, and whole-membership
 //!   operations (replace, delete) check it so they never miss a concurrent change;
 //! - `s/User/{user}`: the user's membership stamp, which user deletion checks for the same reason.
+//!
+//! A member's `display` (RFC 7643 §2.4: "A human-readable name, primarily used for display
+//! purposes"; read-only in the published schema) is the user's `displayName`, else its
+//! `userName`. It is looked up when members are read, never stored on the edge: a stored copy
+//! would go stale when the user is renamed unless every rename rewrote the user's edge in each
+//! of its groups (O(groups) writes per rename, and a new way for two writes to conflict), while
+//! the lookup keeps an add at the same four keys and is always current. It costs one point read
+//! per member shown, batched with the edge scan ([`Membership::for_each_member`]), and only when
+//! the response keeps `display`: `excludedAttributes=members`, `attributes=displayName` or
+//! `attributes=members.value` read no user at all.
 
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
 use crate::clock;
 use crate::error::ScimResult;
+use crate::repo::Kind;
+use crate::resource::Projection;
+use crate::schema::AttrPath;
 use crate::store::{Entry, Scan, Store, Write};
 
 pub fn edge(group: &str, user: &str) -> String {
@@ -86,9 +100,17 @@ impl<'a> Membership<'a> {
         self.ids_under(&members_prefix(group))
     }
 
-    /// Calls `visit` with every member id of a group, reading the edges in batches so that a
-    /// large group is never held in memory as a whole.
-    pub fn for_each_member(&self, group: &str, mut visit: impl FnMut(&str)) -> ScimResult<()> {
+    /// Calls `visit` with every member of a group, in key order, as the `members` value
+    /// `fields` keeps (`$ref` under `base_url`). The edges are read in batches so that a large
+    /// group is never held in memory as a whole; `display` costs one batched read of the
+    /// batch's users.
+    pub fn for_each_member(
+        &self,
+        group: &str,
+        fields: MemberFields,
+        base_url: &str,
+        mut visit: impl FnMut(Value),
+    ) -> ScimResult<()> {
         const BATCH: u32 = 2000;
         let prefix = members_prefix(group);
         let mut start = prefix.clone();
@@ -102,16 +124,48 @@ impl<'a> Membership<'a> {
                 keys_only: true,
             };
             let batch = self.store.scan(&scan)?;
-            for e in &batch {
-                if let Some(id) = e.key.strip_prefix(&prefix) {
-                    visit(id);
-                }
+            let ids: Vec<&str> = batch
+                .iter()
+                .filter_map(|e| e.key.strip_prefix(&prefix))
+                .collect();
+            let displays = if fields.display {
+                self.displays(&ids)?
+            } else {
+                vec![None; ids.len()]
+            };
+            for (id, display) in ids.iter().zip(displays) {
+                visit(fields.item(id, display, base_url));
             }
             match batch.last() {
                 Some(last) if batch.len() == BATCH as usize => start = format!("{}\u{0}", last.key),
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// Each user's `displayName`, else its `userName` (`None` for a user that is gone).
+    fn displays(&self, users: &[&str]) -> ScimResult<Vec<Option<String>>> {
+        /// Only the two names: the rest of the document is skipped unparsed.
+        #[derive(Deserialize)]
+        struct Names {
+            #[serde(rename = "displayName")]
+            display_name: Option<String>,
+            #[serde(rename = "userName")]
+            user_name: Option<String>,
+        }
+        const LOOKUP: usize = 500;
+        let mut out = Vec::with_capacity(users.len());
+        for chunk in users.chunks(LOOKUP) {
+            let keys: Vec<String> = chunk.iter().map(|u| Kind::User.resource_key(u)).collect();
+            for entry in self.store.get_many(&keys)? {
+                let names = entry.and_then(|e| serde_json::from_slice::<Names>(&e.value).ok());
+                out.push(names.and_then(|n| {
+                    let shown = n.display_name.filter(|d| !d.is_empty());
+                    shown.or(n.user_name)
+                }));
+            }
+        }
+        Ok(out)
     }
 
     /// Every group id a user belongs to.
@@ -155,4 +209,66 @@ impl<'a> Membership<'a> {
     pub fn stamp(&self, group: &str) -> ScimResult<Option<Entry>> {
         Ok(self.store.get(&group_stamp(group))?)
     }
+}
+
+/// Which sub-attributes of `members` a response keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberFields {
+    pub value: bool,
+    pub reference: bool,
+    pub kind: bool,
+    pub display: bool,
+}
+
+impl MemberFields {
+    pub const ALL: MemberFields = MemberFields {
+        value: true,
+        reference: true,
+        kind: true,
+        display: true,
+    };
+
+    /// The sub-attributes a projection keeps (`attributes=members.value`,
+    /// `excludedAttributes=members.display`, …).
+    pub fn of(proj: &Projection) -> MemberFields {
+        let (picked, dropped) = (member_subs(&proj.attributes), member_subs(&proj.excluded));
+        let names = |s: &Option<&str>, sub: &str| s.is_some_and(|s| s.eq_ignore_ascii_case(sub));
+        let keep = |sub: &str| {
+            let kept = picked.is_empty() || picked.iter().any(|p| p.is_none() || names(p, sub));
+            kept && !dropped.iter().any(|d| names(d, sub))
+        };
+        MemberFields {
+            value: keep("value"),
+            reference: keep("$ref"),
+            kind: keep("type"),
+            display: keep("display"),
+        }
+    }
+
+    /// One member as a `members` value.
+    fn item(&self, uid: &str, display: Option<String>, base_url: &str) -> Value {
+        let mut item = Map::new();
+        if self.value {
+            item.insert("value".into(), uid.into());
+        }
+        if self.reference {
+            item.insert("$ref".into(), format!("{base_url}/Users/{uid}").into());
+        }
+        if let Some(d) = display {
+            item.insert("display".into(), d.into());
+        }
+        if self.kind {
+            item.insert("type".into(), "User".into());
+        }
+        Value::Object(item)
+    }
+}
+
+/// The sub-attribute each `members` path names (`None`: all of `members`).
+fn member_subs(paths: &[AttrPath]) -> Vec<Option<&str>> {
+    paths
+        .iter()
+        .filter(|p| p.name.eq_ignore_ascii_case("members"))
+        .map(|p| p.sub.as_deref())
+        .collect()
 }

@@ -105,6 +105,9 @@ pub struct Dialect {
     /// A pathless PATCH value's container for a schema the resource type does not have
     /// (Okta's `urn:okta:custom:group:1.0`) is ignored, as POST and PUT ignore it.
     pub unknown_extensions: bool,
+    /// An `attributes` entry with a value filter (`emails[type eq "work"]`, as Microsoft's
+    /// validator sends) names the whole attribute (`emails`).
+    pub filtered_attributes: bool,
 }
 
 impl Default for Dialect {
@@ -117,6 +120,7 @@ impl Default for Dialect {
             json_string_roles: true,
             add_filter_upsert: true,
             unknown_extensions: true,
+            filtered_attributes: true,
         }
     }
 }

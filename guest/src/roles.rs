@@ -144,7 +144,7 @@ pub fn list_resources(svc: &Service<'_>, params: &crate::service::ListParams) ->
             .max(0) as usize,
         None => all.len(),
     };
-    let proj = crate::resource::Projection::parse(
+    let proj = svc.projection(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )?;

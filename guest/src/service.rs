@@ -139,6 +139,20 @@ impl<'a> Service<'a> {
         }
     }
 
+    /// The projection of a request's `attributes` / `excludedAttributes` (RFC 7644
+    /// §3.4.2.5), `attributes` read through the dialect rule for value filters
+    /// ([`crate::dialect::query`]).
+    pub fn projection(
+        &self,
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> ScimResult<Projection> {
+        let attributes = attributes
+            .map(|a| crate::dialect::query::attributes(a, &self.policy))
+            .transpose()?;
+        Projection::parse(attributes.as_deref(), excluded)
+    }
+
     /// The response text of a presentable document: the projection applied and, for a group
     /// read with its members, the members streamed in.
     pub fn render_text(&self, kind: Kind, doc: &Value, proj: &Projection) -> ScimResult<String> {
@@ -398,7 +412,10 @@ impl<'a> Service<'a> {
                 Kind::User => self.present_user(doc, proj.requests("groups"))?,
                 Kind::Group => {
                     let stamp = stamps.next().flatten();
-                    self.present_group(doc, stamp.as_ref(), proj.requests("members"))?
+                    let members = proj
+                        .requests("members")
+                        .then(|| crate::members::MemberFields::of(proj));
+                    self.present_group(doc, stamp.as_ref(), members)?
                 }
             };
             resources.push(self.render(*kind, &presented, proj));

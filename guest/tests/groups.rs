@@ -559,3 +559,205 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Counts the user documents read and the keys written, around a memory store.
+#[derive(Default)]
+struct Counting {
+    inner: scimlet_guest::store::MemStore,
+    user_reads: std::cell::Cell<usize>,
+    writes: std::cell::Cell<usize>,
+}
+
+impl Counting {
+    fn count_users(&self, keys: &[String]) {
+        let users = keys.iter().filter(|k| k.starts_with("r/User/")).count();
+        self.user_reads.set(self.user_reads.get() + users);
+    }
+
+    fn call(&self, method: &str, target: &str, body: Option<Value>) -> Value {
+        self.user_reads.set(0);
+        self.writes.set(0);
+        let req = common::request(method, target, body, &[], "");
+        let resp = scimlet_guest::http::handle(self, &req);
+        assert!(resp.status < 300, "{method} {target}: {}", resp.status);
+        resp.json_body()
+    }
+}
+
+impl scimlet_guest::store::Store for Counting {
+    fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<scimlet_guest::store::Entry>, scimlet_guest::store::StoreError> {
+        self.count_users(&[key.to_string()]);
+        self.inner.get(key)
+    }
+    fn get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<scimlet_guest::store::Entry>>, scimlet_guest::store::StoreError> {
+        self.count_users(keys);
+        self.inner.get_many(keys)
+    }
+    fn scan(
+        &self,
+        scan: &scimlet_guest::store::Scan,
+    ) -> Result<Vec<scimlet_guest::store::Entry>, scimlet_guest::store::StoreError> {
+        self.inner.scan(scan)
+    }
+    fn count(&self, start: &str, end: &str) -> Result<u64, scimlet_guest::store::StoreError> {
+        self.inner.count(start, end)
+    }
+    fn commit(
+        &self,
+        checks: &[scimlet_guest::store::Check],
+        writes: &[scimlet_guest::store::Write],
+    ) -> Result<u64, scimlet_guest::store::StoreError> {
+        self.writes.set(self.writes.get() + writes.len());
+        self.inner.commit(checks, writes)
+    }
+}
+
+fn displays(group: &Value) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["value"].as_str().unwrap().to_string(),
+                m["display"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn members_show_the_users_current_display_name_else_user_name() {
+    let t = Tenant::new();
+    let ada = t.ok(
+        "POST",
+        "/Users",
+        Some(json!({"userName": "ada@x", "displayName": "Ada Lovelace"})),
+    );
+    let ada = ada["id"].as_str().unwrap().to_string();
+    let bob = t.create("bob@x");
+    let g = t.ok(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": [
+        {"value": ada, "display": "ignored: read-only"}, {"value": bob}]})),
+    );
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+    let mut want = vec![
+        (ada.clone(), json!("Ada Lovelace")),
+        (bob.clone(), json!("bob@x")),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(displays(&g), want, "the create response");
+    assert_eq!(displays(&t.ok("GET", &path, None)), want);
+    let listed = t.ok("GET", "/Groups?attributes=members", None);
+    assert_eq!(displays(&listed["Resources"][0]), want);
+
+    // A rename shows at the next read: nothing is copied onto the membership edges.
+    t.ok(
+        "PATCH",
+        &format!("/Users/{ada}"),
+        Some(patch(json!([
+        {"op": "replace", "path": "displayName", "value": "Ada King"}]))),
+    );
+    t.ok(
+        "PATCH",
+        &format!("/Users/{bob}"),
+        Some(patch(json!([
+        {"op": "replace", "path": "userName", "value": "robert@x"}]))),
+    );
+    let mut want = vec![
+        (ada.clone(), json!("Ada King")),
+        (bob.clone(), json!("robert@x")),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(displays(&t.ok("GET", &path, None)), want);
+    t.ok(
+        "PATCH",
+        &format!("/Users/{ada}"),
+        Some(patch(json!([
+        {"op": "remove", "path": "displayName"}]))),
+    );
+    let read = t.ok("GET", &path, None);
+    assert!(
+        displays(&read).contains(&(ada.clone(), json!("ada@x"))),
+        "{read}"
+    );
+
+    let slim = t.ok(
+        "GET",
+        &format!("{path}?attributes=members.value,members.display"),
+        None,
+    );
+    assert_eq!(slim["members"][0].as_object().unwrap().len(), 2);
+    let no_display = t.ok(
+        "GET",
+        &format!("{path}?excludedAttributes=members.display"),
+        None,
+    );
+    assert!(no_display["members"][0].get("display").is_none());
+    let found = t.ok(
+        "GET",
+        "/Groups?filter=members.display%20eq%20%22ROBERT@x%22",
+        None,
+    );
+    assert_eq!(found["totalResults"], 1);
+    let found = t.ok(
+        "GET",
+        "/Groups?filter=members%5Bdisplay%20sw%20%22nobody%22%5D",
+        None,
+    );
+    assert_eq!(found["totalResults"], 0);
+}
+
+#[test]
+fn member_display_costs_reads_only_when_returned_and_adds_stay_o1() {
+    let s = Counting::default();
+    let ids: Vec<String> = (0..5)
+        .map(|i| {
+            let u = s.call("POST", "/Users", Some(json!({"userName": format!("u{i}")})));
+            u["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let members: Vec<Value> = ids[..4].iter().map(|i| json!({"value": i})).collect();
+    let g = s.call(
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "Eng", "members": members})),
+    );
+    let path = format!("/Groups/{}", g["id"].as_str().unwrap());
+
+    s.call("GET", &path, None);
+    assert_eq!(s.user_reads.get(), 4, "one read per member shown");
+    for cheap in [
+        format!("{path}?excludedAttributes=members"),
+        format!("{path}?attributes=displayName"),
+        format!("{path}?attributes=members.value"),
+        format!("{path}?excludedAttributes=members.display"),
+        "/Groups".to_string(),
+        "/Groups?excludedAttributes=members".to_string(),
+        "/Groups?attributes=members.value".to_string(),
+    ] {
+        s.call("GET", &cheap, None);
+        assert_eq!(s.user_reads.get(), 0, "{cheap} reads no user");
+    }
+    let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": ids[4]}]}]));
+    s.call(
+        "PATCH",
+        &format!("{path}?excludedAttributes=members"),
+        Some(add),
+    );
+    assert_eq!(
+        (s.user_reads.get(), s.writes.get()),
+        (1, 4),
+        "an add checks the one new member and writes its edge, reverse edge and two stamps"
+    );
+}

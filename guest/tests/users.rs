@@ -462,3 +462,121 @@ fn writes_carry_a_provisioning_record_without_secrets() {
     assert_eq!(rec["error"]["detail"], "User 'nope' not found");
     assert!(header(&t.call("GET", "/Users", None, &[]), "x-scimlet-audit").is_none());
 }
+
+#[test]
+fn endpoint_names_match_in_any_case_but_ids_do_not() {
+    let t = Tenant::new();
+    let resp = t.call("POST", "/users", Some(json!({"userName": "ada"})), &[]);
+    assert_eq!(resp.status, 201);
+    let id = resp.json_body()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        header(&resp, "location"),
+        Some(format!("{BASE}/Users/{id}").as_str()),
+        "locations keep the RFC spelling"
+    );
+    let rec: Value = serde_json::from_str(header(&resp, "x-scimlet-audit").unwrap()).unwrap();
+    assert_eq!(
+        (rec["action"].as_str(), rec["id"].as_str()),
+        (Some("create"), Some(id.as_str()))
+    );
+    assert_eq!(t.ok("GET", "/users", None)["totalResults"], 1);
+    assert_eq!(
+        t.ok("GET", &format!("/USERS/{id}"), None)["userName"],
+        "ada"
+    );
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+    assert_eq!(
+        t.ok("POST", "/users/.Search", Some(search.clone()))["totalResults"],
+        1
+    );
+    assert_eq!(t.ok("POST", "/.SEARCH", Some(search))["totalResults"], 1);
+    let g = t.call("POST", "/groups", Some(json!({"displayName": "Eng"})), &[]);
+    assert_eq!(g.status, 201);
+    assert_eq!(t.ok("GET", "/Groups", None)["totalResults"], 1);
+    for path in [
+        "/serviceproviderconfig",
+        "/schemas",
+        "/SCHEMAS/urn:ietf:params:scim:schemas:core:2.0:User",
+        "/resourcetypes",
+        "/resourceTypes/user",
+        "/roles",
+    ] {
+        t.ok("GET", path, None);
+    }
+    assert_eq!(t.call("GET", "/me", None, &[]).status, 501);
+    assert_eq!(t.call("GET", "/usersx", None, &[]).status, 404);
+    let upper = id.to_uppercase();
+    if upper != id {
+        assert_eq!(
+            t.call("GET", &format!("/Users/{upper}"), None, &[]).status,
+            404,
+            "ids are caseExact (RFC 7643 §3.1)"
+        );
+    }
+}
+
+#[test]
+fn attributes_with_a_value_filter_name_the_attribute_unless_the_rule_is_off() {
+    let body = json!({"userName": "ada", "title": "Countess", "emails": [
+        {"value": "ada@work.example", "type": "work"},
+        {"value": "ada@home.example", "type": "home"}]});
+    let t = Tenant::new();
+    t.ok("POST", "/Users", Some(body.clone()));
+    // As Microsoft's reference collection sends it: `+` for spaces, brackets escaped.
+    let list = t.ok(
+        "GET",
+        "/Users?attributes=emails%5Btype+eq+%22work%22%5D",
+        None,
+    );
+    let ada = &list["Resources"][0];
+    assert_eq!(
+        ada["emails"].as_array().unwrap().len(),
+        2,
+        "the whole attribute"
+    );
+    assert!(ada.get("title").is_none() && ada.get("userName").is_none());
+    let list = t.ok(
+        "GET",
+        "/Users?attributes=userName,emails%5Bvalue%20eq%20%22a,b%22%5D.value",
+        None,
+    );
+    let ada = &list["Resources"][0];
+    assert_eq!(ada["userName"], "ada");
+    assert_eq!(ada["emails"][0], json!({"value": "ada@work.example"}));
+    let id = ada["id"].as_str().unwrap();
+    let one = t.ok(
+        "GET",
+        &format!("/Users/{id}?attributes=emails%5Btype%20eq%20%22work%22%5D"),
+        None,
+    );
+    assert!(one["emails"].is_array() && one.get("title").is_none());
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "attributes": ["emails[type eq \"work\"]"]});
+    assert!(t.ok("POST", "/Users/.search", Some(search))["Resources"][0]["emails"].is_array());
+    let (status, e) = t.err(
+        "GET",
+        "/Users?attributes=emails%5Btype%20zz%20%22work%22%5D",
+        None,
+    );
+    assert_eq!(
+        (status, e["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+
+    let strict = Tenant::with_policy(r#"{"dialect.filtered-attributes": false}"#);
+    strict.ok("POST", "/Users", Some(body));
+    let (status, e) = strict.err(
+        "GET",
+        "/Users?attributes=emails%5Btype+eq+%22work%22%5D",
+        None,
+    );
+    assert_eq!(
+        (status, e["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
+    assert!(e["detail"]
+        .as_str()
+        .unwrap()
+        .contains("dialect.filtered-attributes is false"));
+    strict.ok("GET", "/Users?attributes=emails", None);
+}

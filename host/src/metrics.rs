@@ -28,16 +28,21 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// Classifies a path relative to the SCIM base (`/Users/123` → `Users`).
+    /// Classifies a path relative to the SCIM base (`/Users/123` → `Users`). Endpoint names
+    /// match in any case, as the component routes them (`/users` is `Users`).
     pub fn of_path(rel_path: &str) -> Resource {
-        match rel_path.trim_start_matches('/').split('/').next() {
-            Some("Users") => Resource::Users,
-            Some("Groups") => Resource::Groups,
-            Some("Schemas") => Resource::Schemas,
-            Some("ResourceTypes") => Resource::ResourceTypes,
-            Some("ServiceProviderConfig") => Resource::ServiceProviderConfig,
-            _ => Resource::Other,
-        }
+        let first = rel_path.trim_start_matches('/').split('/').next();
+        let first = first.unwrap_or_default();
+        [
+            Resource::Users,
+            Resource::Groups,
+            Resource::Schemas,
+            Resource::ResourceTypes,
+            Resource::ServiceProviderConfig,
+        ]
+        .into_iter()
+        .find(|r| r.as_str().eq_ignore_ascii_case(first))
+        .unwrap_or(Resource::Other)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -298,7 +303,12 @@ mod tests {
             Resource::Schemas.as_str()
         );
         assert_eq!(Resource::of_path("/"), Resource::Other);
-        assert_eq!(Resource::of_path("/users"), Resource::Other);
+        assert_eq!(
+            Resource::of_path("/users"),
+            Resource::Users,
+            "as the component routes"
+        );
+        assert_eq!(Resource::of_path("/Usersx"), Resource::Other);
     }
 
     #[test]

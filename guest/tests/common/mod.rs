@@ -35,24 +35,10 @@ impl Tenant {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let mut hs: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        if body.is_some() {
-            hs.push(("content-type".into(), "application/scim+json".into()));
-        }
-        let req = Request {
-            method: method.into(),
-            path: path.into(),
-            query: query.into(),
-            headers: hs,
-            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-            base_url: BASE.into(),
-            policy: self.policy.clone(),
-        };
-        handle(&self.store, &req)
+        handle(
+            &self.store,
+            &request(method, target, body, headers, &self.policy),
+        )
     }
 
     pub fn ok(&self, method: &str, target: &str, body: Option<Value>) -> Value {
@@ -98,6 +84,33 @@ impl Tenant {
             store: MemStore::new(),
             policy: policy.into(),
         }
+    }
+}
+
+/// A request for `target` (path and query) under [`BASE`], for any store.
+pub fn request(
+    method: &str,
+    target: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+    policy: &str,
+) -> Request {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut hs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if body.is_some() {
+        hs.push(("content-type".into(), "application/scim+json".into()));
+    }
+    Request {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        headers: hs,
+        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+        base_url: BASE.into(),
+        policy: policy.into(),
     }
 }
 
