@@ -7,16 +7,17 @@
 pub const GUEST_TARGET: &str = "wasm32-wasip2";
 
 /// Makes sure the Rust toolchain that runs `rustc` has the standard library for
-/// [`GUEST_TARGET`], adding it with rustup when it is missing.
+/// [`GUEST_TARGET`], adding it with rustup when it is missing. Returns the rustup command it
+/// ran, if it had to.
 ///
 /// rustup installs the targets listed in `rust-toolchain.toml` only when it installs the
 /// toolchain itself: on a machine where the pinned toolchain is already there (or where
 /// `RUSTUP_AUTO_INSTALL=0`), the target is missing and the guest build would fail late with
 /// "can't find crate for `core`". This check costs one `rustc --print sysroot`.
-pub fn ensure_guest_target(rustc: &std::ffi::OsStr) -> Result<(), String> {
+pub fn ensure_guest_target(rustc: &std::ffi::OsStr) -> Result<Option<String>, String> {
     let sysroot = sysroot(rustc)?;
     if has_guest_std(&sysroot) {
-        return Ok(());
+        return Ok(None);
     }
     // The sysroot of a rustup toolchain is `$RUSTUP_HOME/toolchains/NAME`: NAME is what rustup
     // calls the toolchain, whatever picked it (rust-toolchain.toml, `+1.95.0`, an override).
@@ -28,7 +29,9 @@ pub fn ensure_guest_target(rustc: &std::ffi::OsStr) -> Result<(), String> {
         .args(["target", "add", GUEST_TARGET, "--toolchain", &toolchain])
         .status();
     match add {
-        Ok(status) if status.success() && has_guest_std(&sysroot) => Ok(()),
+        Ok(status) if status.success() && has_guest_std(&sysroot) => Ok(Some(format!(
+            "rustup target add {GUEST_TARGET} --toolchain {toolchain}"
+        ))),
         Ok(status) => Err(format!(
             "`rustup target add {GUEST_TARGET} --toolchain {toolchain}` failed ({status}); \
              scimlet's component needs that target: add it, or set SCIMLET_GUEST_WASM to a \
@@ -153,7 +156,7 @@ pub fn fault_component(
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let built = ensure_guest_target("rustc".as_ref()).and_then(|()| {
+            let built = ensure_guest_target("rustc".as_ref()).and_then(|_| {
                 build_guest(
                     cargo.as_ref(),
                     workspace,
