@@ -5,7 +5,9 @@
 # machine that cannot fetch toolchains uses its pinned stable one with RUSTC_BOOTSTRAP=1, which
 # accepts the same unstable flags.
 # A crash leaves its input in artifacts/TARGET/ and makes this script exit non-zero after the
-# other targets have run. Summary lines (executions, seconds, corpus size) go to stdout.
+# other targets have run. So does a target that did not run for its whole budget, and a
+# `cargo fuzz list` that fails or does not name exactly the targets of fuzz_targets/: fuzzing
+# never stops silently. Summary lines (executions, seconds, corpus size) go to stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
 budget="${1:-60}"
@@ -28,8 +30,29 @@ unset CARGO_TARGET_DIR
 logs="$target_dir/logs"
 mkdir -p "$logs"
 
+# The targets this script knows of: one file each in fuzz_targets/. cargo-fuzz must list
+# exactly these, or some would never run.
+known=()
+for file in fuzz_targets/*.rs; do
+  [ -e "$file" ] && known+=("$(basename "$file" .rs)")
+done
+if [ ${#known[@]} -eq 0 ]; then
+  echo "no fuzz targets in guest/fuzz/fuzz_targets/" >&2
+  exit 1
+fi
+if ! listing=$("${fuzz[@]}" list --fuzz-dir .); then
+  echo "cargo fuzz list failed" >&2
+  exit 1
+fi
+targets=()
+for target in $listing; do targets+=("$target"); done
+if [ "$(printf '%s\n' "${targets[@]}" | sort)" != "$(printf '%s\n' "${known[@]}" | sort)" ]; then
+  echo "cargo fuzz list names [${targets[*]}], fuzz_targets/ holds [${known[*]}]" >&2
+  exit 1
+fi
+
 failed=()
-for target in $("${fuzz[@]}" list --fuzz-dir .); do
+for target in "${targets[@]}"; do
   mkdir -p "corpus/$target" "artifacts/$target"
   # The guest is safe Rust: no sanitizer, which doubles the execution rate; overflow checks
   # and debug assertions stay on. A 10 s input is a hang (a denial of service), so a failure.
@@ -45,10 +68,18 @@ for target in $("${fuzz[@]}" list --fuzz-dir .); do
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$target.log" | tail -1)
   secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$logs/$target.log" | tail -1)
+  # A run that exits 0 but executed nothing, or stopped before its budget, checked too little.
+  if [ "$status" = ok ] && ! [ "${runs:-0}" -gt 0 ] 2>/dev/null; then
+    status="FAILED (no executions reported)"
+    failed+=("$target")
+  elif [ "$status" = ok ] && ! [ "${secs:--1}" -ge "$budget" ] 2>/dev/null; then
+    status="FAILED (ran ${secs:-?} s of its $budget s budget)"
+    failed+=("$target")
+  fi
   echo "fuzz $target: $status, ${runs:-?} executions in ${secs:-?} s, corpus $(ls "corpus/$target" | wc -l) inputs"
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz targets with findings: ${failed[*]} (inputs in guest/fuzz/artifacts/)" >&2
+  echo "fuzz targets that failed or did not run their budget: ${failed[*]} (logs in $logs, inputs in guest/fuzz/artifacts/)" >&2
   exit 1
 fi

@@ -1,8 +1,16 @@
 //! Test-only faults, compiled in only with the `fault-injection` feature (never in the
-//! component the host embeds for production): they prove that a broken guest fails one request.
+//! component the host embeds for production): they prove that a broken guest fails one request,
+//! and `wait` holds a request in flight for as long as a test needs it there.
 
-/// Panics, spins or exhausts memory when the request carries `x-scimlet-fault`.
-pub fn maybe_inject(kind: Option<&str>) {
+use crate::store::Store;
+
+/// The key the `wait` fault polls for; a test writes it into the tenant's store (straight into
+/// the SQLite file) to let the held request go on.
+pub const RELEASE_KEY: &str = "fault/release";
+
+/// Panics, spins or exhausts memory when the request carries `x-scimlet-fault`; `wait` holds
+/// the request until [`RELEASE_KEY`] exists in the store, then serves it normally.
+pub fn maybe_inject(store: &dyn Store, kind: Option<&str>) {
     match kind {
         Some("panic") => panic!("fault injection: panic requested"),
         Some("loop") => {
@@ -16,6 +24,12 @@ pub fn maybe_inject(kind: Option<&str>) {
             loop {
                 hog.push(vec![1u8; 1 << 20]);
                 std::hint::black_box(&hog);
+            }
+        }
+        Some("wait") => {
+            // Sleeps between polls: the held request uses next to no CPU time.
+            while !matches!(store.get(RELEASE_KEY), Ok(Some(_))) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
         _ => {}

@@ -94,7 +94,7 @@ impl Response {
 /// Serves one request. Never panics on client input; every failure is a SCIM error response.
 pub fn handle(store: &dyn Store, req: &Request) -> Response {
     #[cfg(feature = "fault-injection")]
-    crate::fault::maybe_inject(req.header("x-scimlet-fault"));
+    crate::fault::maybe_inject(store, req.header("x-scimlet-fault"));
     let svc = match Service::new(store, &req.base_url, &req.policy) {
         Ok(svc) => svc,
         Err(e) => return Response::error(&e),

@@ -781,15 +781,23 @@ fn https_is_served_with_the_configured_certificate() {
 }
 
 #[test]
-fn sigterm_lets_an_in_flight_request_finish() {
+fn sigterm_drains_an_in_flight_write_which_survives_the_restart() {
     let component = fault_component();
-    let mut s = Server::start(&["--component", &component, "--guest-deadline-ms", "1500"]);
+    let mut s = Server::start(&[
+        "--component",
+        &component,
+        "--guest-deadline-ms",
+        "60000",
+    ]);
     let pid = s.pid().to_string();
-    let status = thread::scope(|scope| {
+    let (status, created) = thread::scope(|scope| {
+        // Held inside the component until released, so it is in flight when the signal comes.
         let in_flight = scope.spawn(|| {
             let resp = s
-                .req("GET", "/ServiceProviderConfig")
-                .header("x-scimlet-fault", "loop")
+                .req("POST", "/Users")
+                .header("content-type", "application/scim+json")
+                .header("x-scimlet-fault", "wait")
+                .body(new_user("in-flight@example.com").to_string())
                 .send()
                 .expect("the in-flight request gets its response");
             json(resp)
@@ -800,10 +808,21 @@ fn sigterm_lets_an_in_flight_request_finish() {
             .status()
             .unwrap();
         assert!(killed.success());
-        let (status, body) = in_flight.join().unwrap();
-        assert_scim_error(&body, status, None);
-        status
+        // Only once the server has stopped accepting does the write go on.
+        s.wait_until_not_accepting();
+        s.release_waiting_requests();
+        in_flight.join().unwrap()
     });
-    assert_eq!(status, 503, "the looping guest ran to its deadline");
+    assert_eq!(status, 201, "the in-flight write completes: {created}");
     assert!(s.wait_exit().success(), "a graceful stop exits 0");
+
+    let s = s.restart(&[]);
+    let id = created["id"].as_str().unwrap();
+    let (status, read) = json(s.get(&format!("/Users/{id}")));
+    assert_eq!(
+        status, 200,
+        "the acknowledged write survives the restart: {read}"
+    );
+    assert_eq!(read["userName"], "in-flight@example.com");
+    assert_eq!(read["meta"]["version"], created["meta"]["version"]);
 }

@@ -6,6 +6,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
+use scimlet::store::sqlite::SqliteBackend;
+use scimlet::store::{Backend, Write as StoreWrite};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_scimlet");
@@ -144,6 +146,50 @@ impl Server {
 
     pub fn raw(&self) -> &Client {
         &self.client
+    }
+
+    /// Stops this server (kill) and starts another on the same data dir with `extra`; the
+    /// default tenant's token carries over.
+    pub fn restart(mut self, extra: &[&str]) -> Server {
+        let data = std::mem::replace(&mut self._data, tempfile::tempdir().expect("temp dir"));
+        let token = std::mem::take(&mut self.token);
+        drop(self);
+        let mut s = Server::start_in(data, extra);
+        s.token = token;
+        s
+    }
+
+    /// Lets every request held by the fault component's `wait` fault go on: writes the key it
+    /// polls for (`RELEASE_KEY` of guest/src/fault.rs) into the default tenant's store, straight
+    /// into the SQLite file, as the server may no longer accept requests.
+    pub fn release_waiting_requests(&self) {
+        let backend = SqliteBackend::open(&self.data_dir().join("scimlet.db")).expect("open store");
+        let tenant = backend.tenant("default").unwrap().expect("tenant default");
+        backend
+            .commit(
+                &tenant.id,
+                &[],
+                &[StoreWrite::Put("fault/release".into(), b"go".to_vec())],
+            )
+            .expect("write the release key");
+    }
+
+    /// Waits (bounded) until the SCIM listener refuses connections: the server stopped accepting.
+    pub fn wait_until_not_accepting(&self) {
+        let authority = self
+            .base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        for _ in 0..1200 {
+            if std::net::TcpStream::connect(&authority).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the server still accepts connections 30 s after being told to stop");
     }
 }
 

@@ -832,6 +832,24 @@ mod tests {
         conformance::run_all(&SqliteBackend::open_in_memory().unwrap());
     }
 
+    /// What the server opens (`SqliteBackend::open`, default options) commits durably: the
+    /// writer journals in WAL mode with `synchronous=FULL`, so an acknowledged commit survives
+    /// power loss, not only a process crash (which NORMAL would survive too).
+    #[test]
+    fn the_writer_runs_wal_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBackend::open(&dir.path().join("scimlet.db")).unwrap();
+        let writer = b.writer().unwrap();
+        let mode: String = writer
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode.to_ascii_lowercase(), "wal");
+        let synchronous: i64 = writer
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "synchronous=FULL is 2 (NORMAL is 1)");
+    }
+
     #[test]
     fn conforms_with_synchronous_normal() {
         let dir = tempfile::tempdir().unwrap();
