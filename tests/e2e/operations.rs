@@ -783,12 +783,7 @@ fn https_is_served_with_the_configured_certificate() {
 #[test]
 fn sigterm_drains_an_in_flight_write_which_survives_the_restart() {
     let component = fault_component();
-    let mut s = Server::start(&[
-        "--component",
-        &component,
-        "--guest-deadline-ms",
-        "60000",
-    ]);
+    let mut s = Server::start(&["--component", &component, "--guest-deadline-ms", "60000"]);
     let pid = s.pid().to_string();
     let (status, created) = thread::scope(|scope| {
         // Held inside the component until released, so it is in flight when the signal comes.
