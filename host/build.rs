@@ -33,7 +33,7 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-env-changed=SCIMLET_GUEST_WASM");
-    let target_dir = guest_build::guest_target_dir(&workspace, env::var_os("CARGO_TARGET_DIR"));
+    let target_dir = guest_build::guest_target_dir(&workspace, &out);
     println!(
         "cargo:rustc-env=SCIMLET_GUEST_TARGET_DIR={}",
         target_dir.display()
@@ -51,6 +51,10 @@ fn main() {
     }
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Rerun when the target is removed or added, so that its check runs again.
+    if let Ok(std_dir) = guest_build::guest_std_dir(&rustc) {
+        println!("cargo:rerun-if-changed={}", std_dir.display());
+    }
     let built = guest_build::ensure_guest_target(&rustc).and_then(|added| {
         if let Some(command) = added {
             println!("cargo:warning=the wasm32-wasip2 target was missing: ran `{command}`");

@@ -19,11 +19,13 @@ pub fn ensure_guest_target(rustc: &std::ffi::OsStr) -> Result<Option<String>, St
     if has_guest_std(&sysroot) {
         return Ok(None);
     }
-    // The sysroot of a rustup toolchain is `$RUSTUP_HOME/toolchains/NAME`: NAME is what rustup
-    // calls the toolchain, whatever picked it (rust-toolchain.toml, `+1.95.0`, an override).
-    let toolchain = sysroot
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+    // rustup names the toolchain it runs in RUSTUP_TOOLCHAIN (whatever picked it:
+    // rust-toolchain.toml, `+1.95.0`, an override). Without it (rustc run directly), the sysroot
+    // of a rustup toolchain is `$RUSTUP_HOME/toolchains/NAME`.
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN")
+        .ok()
+        .filter(|t| !t.is_empty() && !t.contains(std::path::MAIN_SEPARATOR))
+        .or_else(|| sysroot.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
     let add = std::process::Command::new("rustup")
         .args(["target", "add", GUEST_TARGET, "--toolchain", &toolchain])
@@ -32,6 +34,13 @@ pub fn ensure_guest_target(rustc: &std::ffi::OsStr) -> Result<Option<String>, St
         Ok(status) if status.success() && has_guest_std(&sysroot) => Ok(Some(format!(
             "rustup target add {GUEST_TARGET} --toolchain {toolchain}"
         ))),
+        Ok(status) if status.success() => Err(format!(
+            "`rustup target add {GUEST_TARGET} --toolchain {toolchain}` succeeded, but the \
+             toolchain at {} (the one building scimlet) still lacks {GUEST_TARGET}: install \
+             the target for that toolchain, or set SCIMLET_GUEST_WASM to a component built \
+             elsewhere",
+            sysroot.display()
+        )),
         Ok(status) => Err(format!(
             "`rustup target add {GUEST_TARGET} --toolchain {toolchain}` failed ({status}); \
              scimlet's component needs that target: add it, or set SCIMLET_GUEST_WASM to a \
@@ -64,14 +73,22 @@ fn sysroot(rustc: &std::ffi::OsStr) -> Result<std::path::PathBuf, String> {
     ))
 }
 
-/// Whether the toolchain holds the target's `core` (the part every build needs).
-fn has_guest_std(sysroot: &std::path::Path) -> bool {
-    let lib = sysroot
+/// Where the toolchain of `rustc` keeps the target's standard library (present or not).
+pub fn guest_std_dir(rustc: &std::ffi::OsStr) -> Result<std::path::PathBuf, String> {
+    Ok(std_dir(&sysroot(rustc)?))
+}
+
+fn std_dir(sysroot: &std::path::Path) -> std::path::PathBuf {
+    sysroot
         .join("lib")
         .join("rustlib")
         .join(GUEST_TARGET)
-        .join("lib");
-    std::fs::read_dir(lib)
+        .join("lib")
+}
+
+/// Whether the toolchain holds the target's `core` (the part every build needs).
+fn has_guest_std(sysroot: &std::path::Path) -> bool {
+    std::fs::read_dir(std_dir(sysroot))
         .map(|entries| {
             entries.flatten().any(|e| {
                 let name = e.file_name();
@@ -134,15 +151,19 @@ pub fn build_guest(
         .join("scimlet_guest.wasm"))
 }
 
-/// Where the guest's builds go: a target dir of their own beside the outer build's.
+/// Where the guest's builds go: a target dir of their own beside the outer build's, found from
+/// the build script's `OUT_DIR` (`TARGET/PROFILE/build/PKG-HASH/out`), which cargo gives as an
+/// absolute path even when `CARGO_TARGET_DIR` is relative to wherever cargo was started.
 pub fn guest_target_dir(
     workspace: &std::path::Path,
-    outer: Option<std::ffi::OsString>,
+    out_dir: &std::path::Path,
 ) -> std::path::PathBuf {
-    match outer {
-        Some(dir) => std::path::PathBuf::from(dir).join("guest"),
-        None => workspace.join("target").join("guest"),
-    }
+    out_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(|build| build.parent()?.parent())
+        .map(|target| target.join("guest"))
+        .unwrap_or_else(|| workspace.join("target").join("guest"))
 }
 
 /// The guest built with its `fault-injection` feature (test-only panics, loops and allocations

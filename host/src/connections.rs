@@ -10,11 +10,16 @@
 //!   header every few seconds, forever).
 //! * **Idle keep-alive timeout.** A kept-alive connection on which no new request starts within
 //!   [`ConnectionLimits::keep_alive_timeout`] of the previous response is closed.
+//! * **Stalled readers.** A client that accepts no bytes of its response for
+//!   [`ConnectionLimits::keep_alive_timeout`] is closed (it would hold its connection, and the
+//!   request's memory, forever). A response that keeps flowing, however slowly, is not cut off:
+//!   the idle time of a kept-alive connection counts from its last byte written.
 //! * **Open connections cap.** Beyond [`ConnectionLimits::max_connections`] open connections,
 //!   new ones are closed at once instead of taking the process's last file descriptors.
 //!
 //! While a request is being served (from its complete header block until its response body is
-//! written) neither timeout runs: the request timeout and the guest deadline bound that time.
+//! handed over) neither read timeout runs: the request timeout (which also bounds reading the
+//! request body, see [`crate::service`]) and the guest deadline bound that time.
 //!
 //! The phase of a connection is known from two sides: the stream wrapper ([`LimitedStream`])
 //! sees bytes arrive, and the service wrapper ([`TrackedService`]) sees requests start and their
@@ -26,7 +31,7 @@ use std::future::{Future, Ready};
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum_server::accept::Accept;
@@ -93,14 +98,19 @@ where
             // Dropping the stream closes the connection; axum_server goes on accepting.
             return std::future::ready(Err(io::Error::other("max-connections reached")));
         };
-        let phase = Arc::new(Mutex::new(Phase::Head {
-            since: Instant::now(),
+        let phase = Arc::new(Mutex::new(Shared {
+            phase: Phase::Head {
+                since: Instant::now(),
+            },
+            reader: None,
         }));
         let stream = LimitedStream {
             inner: stream,
             limits: self.limits,
             phase: phase.clone(),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            write_timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            write_stalled: None,
             _slot: slot,
             _open: self.metrics.connection_open(),
         };
@@ -158,10 +168,26 @@ impl Phase {
             };
         }
     }
+
+    fn bytes_written(&mut self) {
+        if let Phase::Idle { .. } = self {
+            *self = Phase::Idle {
+                since: Instant::now(),
+            };
+        }
+    }
 }
 
-fn lock(phase: &Mutex<Phase>) -> std::sync::MutexGuard<'_, Phase> {
-    phase.lock().unwrap_or_else(PoisonError::into_inner)
+/// What the stream and the service of one connection share.
+struct Shared {
+    phase: Phase,
+    /// The task waiting for the connection's next bytes: the end of a response changes the
+    /// read deadline (to the keep-alive one), and that task must arm it.
+    reader: Option<Waker>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection's stream: fails its reads with `TimedOut` once the current phase's deadline
@@ -169,8 +195,11 @@ fn lock(phase: &Mutex<Phase>) -> std::sync::MutexGuard<'_, Phase> {
 pub struct LimitedStream<I> {
     inner: I,
     limits: ConnectionLimits,
-    phase: Arc<Mutex<Phase>>,
+    phase: Arc<Mutex<Shared>>,
     timer: Pin<Box<Sleep>>,
+    write_timer: Pin<Box<Sleep>>,
+    /// Since when a write has been waiting for the client to read.
+    write_stalled: Option<Instant>,
     _slot: OwnedSemaphorePermit,
     _open: crate::metrics::OpenConnectionGuard,
 }
@@ -186,13 +215,20 @@ impl<I: AsyncRead + Unpin> AsyncRead for LimitedStream<I> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    lock(&this.phase).bytes_arrived();
+                    lock(&this.phase).phase.bytes_arrived();
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let phase = *lock(&this.phase);
+                let phase = {
+                    let mut shared = lock(&this.phase);
+                    match &shared.reader {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => shared.reader = Some(cx.waker().clone()),
+                    }
+                    shared.phase
+                };
                 let Some(deadline) = phase.deadline(&this.limits) else {
                     return Poll::Pending;
                 };
@@ -214,13 +250,48 @@ impl<I: AsyncRead + Unpin> AsyncRead for LimitedStream<I> {
     }
 }
 
+impl<I> LimitedStream<I> {
+    /// Passes a write's outcome on, failing it once the client has accepted nothing for the
+    /// keep-alive timeout; progress restarts both that clock and an idle connection's.
+    fn watch_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending => {
+                let since = *self.write_stalled.get_or_insert_with(Instant::now);
+                let deadline = since + self.limits.keep_alive_timeout;
+                if self.write_timer.deadline() != deadline {
+                    self.write_timer.as_mut().reset(deadline);
+                }
+                match self.write_timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client stopped reading its response",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Poll::Ready(result) => {
+                self.write_stalled = None;
+                if result.is_ok() {
+                    lock(&self.phase).phase.bytes_written();
+                }
+                Poll::Ready(result)
+            }
+        }
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for LimitedStream<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch_write(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -228,7 +299,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for LimitedStream<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -236,7 +308,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for LimitedStream<I> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch_write(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -249,7 +322,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for LimitedStream<I> {
 #[derive(Clone)]
 pub struct TrackedService<S> {
     inner: S,
-    phase: Arc<Mutex<Phase>>,
+    phase: Arc<Mutex<Shared>>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -270,7 +343,7 @@ where
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        lock(&self.phase).request_started();
+        lock(&self.phase).phase.request_started();
         // The guard ends the request however it ends: with its body, or with an error.
         let guard = Serving(self.phase.clone());
         let response = self.inner.call(request);
@@ -284,12 +357,20 @@ where
     }
 }
 
-/// Marks the end of a request's response when dropped.
-struct Serving(Arc<Mutex<Phase>>);
+/// Marks the end of a request's response when dropped, and wakes the connection's reader so
+/// that it arms the keep-alive deadline (hyper may not read again by itself).
+struct Serving(Arc<Mutex<Shared>>);
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        lock(&self.0).response_ended();
+        let reader = {
+            let mut shared = lock(&self.0);
+            shared.phase.response_ended();
+            shared.reader.take()
+        };
+        if let Some(waker) = reader {
+            waker.wake();
+        }
     }
 }
 

@@ -16,9 +16,9 @@ pub fn open(data: &Path) -> anyhow::Result<SqliteBackend> {
         if let Some(mode) = private_files::exposure(path) {
             tracing::warn!(
                 "{} is accessible to other users (mode {mode:o}); it holds provisioned \
-                 people's names and emails: run `chmod go= {}`",
+                 people's names and emails: run `chmod -R go= {}`",
                 path.display(),
-                path.display()
+                data.display()
             );
         }
     }

@@ -535,9 +535,19 @@ fn load_component(
         .context("compile the SCIM component")?;
     crate::private_files::create_dir(dir)
         .with_context(|| format!("create cache dir {}", dir.display()))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // A name of its own per writer: two runtimes of one process may compile at once.
+    static WRITER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let writer = WRITER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{writer}", std::process::id()));
     crate::private_files::write_file(&tmp, &compiled)?;
-    std::fs::rename(&tmp, &path)?;
+    // Another writer may have put the same bytes there first: the cache is only an optimisation.
+    if let Err(e) = std::fs::rename(&tmp, &path) {
+        tracing::warn!(
+            "cannot cache the compiled component at {}: {e}",
+            path.display()
+        );
+        let _ = std::fs::remove_file(&tmp);
+    }
     // SAFETY: just produced by this engine.
     Ok(unsafe { Component::deserialize(engine, &compiled).map_err(wt)? })
 }

@@ -201,10 +201,21 @@ impl ScimService {
         };
         let base_url = self.base_url(&req);
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, inner.config.max_body_bytes)
-            .collect()
-            .await
-        {
+        // A client that sends its headers and then trickles (or withholds) its body must not
+        // hold a slot for longer than a request may take.
+        let collected = tokio::time::timeout(
+            inner.config.request_timeout,
+            Limited::new(body, inner.config.max_body_bytes).collect(),
+        )
+        .await;
+        let Ok(collected) = collected else {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                None,
+                "the request body did not arrive in time",
+            );
+        };
+        let body = match collected {
             Ok(b) => b.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 let detail = format!(

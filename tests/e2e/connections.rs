@@ -201,3 +201,51 @@ fn a_data_directory_other_users_can_read_is_warned_about() {
     let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o755, "left as the operator set it");
 }
+
+#[test]
+fn a_request_body_that_never_arrives_gets_408_within_the_request_timeout() {
+    let s = Server::start(&["--request-timeout-ms", "1000"]);
+    let mut conn = TcpStream::connect(addr(&s)).unwrap();
+    let head = format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: scimlet\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{\"userName\":",
+        s.token
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut status = [0u8; 12];
+    conn.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.1 408");
+    assert_eq!(s.get("/Users").status(), 200, "and the slot is free");
+}
+
+#[test]
+fn a_connection_idle_after_a_slow_request_is_still_closed() {
+    // The request outlasts the header read timeout while it is served; once answered, the
+    // connection must fall back to the keep-alive timeout rather than stay open for good.
+    let s = Server::start(&[
+        "--header-read-timeout-ms",
+        "300",
+        "--keep-alive-timeout-ms",
+        "300",
+    ]);
+    let mut conn = TcpStream::connect(addr(&s)).unwrap();
+    let body = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"slow@example.com"}"#;
+    let head = format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: scimlet\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
+        s.token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&body.as_bytes()[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    conn.write_all(&body.as_bytes()[10..]).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut status = [0u8; 12];
+    conn.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.1 201");
+    assert!(closed_by_server(&mut conn, Duration::from_secs(60)));
+}
