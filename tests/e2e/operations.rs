@@ -2,6 +2,7 @@
 //! metrics, logs, configuration, the admin API, TLS and graceful shutdown.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -143,6 +144,151 @@ fn a_tenant_never_sees_another_tenants_users() {
     assert_eq!(status, 201, "{theirs}");
     assert_ne!(theirs["id"], created["id"]);
     assert_eq!(json(s.get(filter)).1["totalResults"], 1);
+}
+
+/// Clears its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `method path` with `token` and an optional JSON body.
+fn send_as(
+    s: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = s
+        .raw()
+        .request(method.parse().unwrap(), s.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+    }
+    json(req.send().unwrap())
+}
+
+#[test]
+fn a_tenant_cannot_change_another_tenants_users_or_groups() {
+    const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+    let s = Server::start(&[]);
+    let owner = s.token.clone();
+    let intruder = last_line(&cli(&["tenant", "create", "beta", "--data", &data_arg(&s)]));
+    let create = |token: &str, path: &str, body: Value| {
+        let (status, created) = send_as(&s, token, "POST", path, Some(&body));
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_string()
+    };
+    let user = create(&owner, "/Users", new_user("grace@example.com"));
+    let busy = create(&owner, "/Users", new_user("busy@example.com"));
+    let group = create(
+        &owner,
+        "/Groups",
+        json!({"displayName": "Eng", "members": [{"value": user}]}),
+    );
+    let theirs = create(&intruder, "/Users", new_user("mallory@example.com"));
+    let their_group = create(&intruder, "/Groups", json!({"displayName": "Eng"}));
+    let (user_path, group_path) = (format!("/Users/{user}"), format!("/Groups/{group}"));
+    let (_, user_before) = get_as(&s, &owner, &user_path);
+    let (_, group_before) = get_as(&s, &owner, &group_path);
+
+    let patch = |ops: Value| json!({"schemas": [PATCH_OP], "Operations": ops});
+    let attempts: Vec<(&str, &String, Option<Value>)> = vec![
+        (
+            "PUT",
+            &user_path,
+            Some(json!({"userName": "owned@example.com"})),
+        ),
+        (
+            "PATCH",
+            &user_path,
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
+        ),
+        ("DELETE", &user_path, None),
+        ("PUT", &group_path, Some(json!({"displayName": "Owned"}))),
+        (
+            "PATCH",
+            &group_path,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": theirs}]}]),
+            )),
+        ),
+        (
+            "PATCH",
+            &group_path,
+            Some(patch(json!([{"op": "remove", "path": "members"}]))),
+        ),
+        ("DELETE", &group_path, None),
+    ];
+    let owner_writes = AtomicBool::new(true);
+    thread::scope(|scope| {
+        // Stops the owner's traffic however this scope ends, a failed assertion included.
+        let _stop = StopOnDrop(&owner_writes);
+        // The owner's own traffic goes on meanwhile, on a user the intruder does not target.
+        let traffic = scope.spawn(|| {
+            let mut n = 0;
+            while owner_writes.load(Ordering::SeqCst) || n < 3 {
+                let body =
+                    patch(json!([{"op": "replace", "path": "nickName", "value": n.to_string()}]));
+                let (status, body) =
+                    send_as(&s, &owner, "PATCH", &format!("/Users/{busy}"), Some(&body));
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["nickName"], n.to_string().as_str());
+                n += 1;
+            }
+            n
+        });
+        for (method, path, body) in &attempts {
+            let (status, answer) = send_as(&s, &intruder, method, path, body.as_ref());
+            assert_eq!(status, 404, "{method} {path} by another tenant: {answer}");
+            assert_scim_error(&answer, 404, None);
+        }
+        // Another tenant's user is no member candidate, in either direction.
+        let add =
+            |id: &str| patch(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+        let (status, answer) = send_as(&s, &owner, "PATCH", &group_path, Some(&add(&theirs)));
+        assert_eq!(status, 400, "{answer}");
+        assert_scim_error(&answer, 400, Some("invalidValue"));
+        let with_theirs = json!({"displayName": "Mixed", "members": [{"value": theirs}]});
+        let (status, answer) = send_as(&s, &owner, "POST", "/Groups", Some(&with_theirs));
+        assert_eq!(status, 400, "{answer}");
+        assert_scim_error(&answer, 400, Some("invalidValue"));
+        let their_path = format!("/Groups/{their_group}");
+        let (status, answer) = send_as(&s, &intruder, "PATCH", &their_path, Some(&add(&user)));
+        assert_eq!(status, 400, "{answer}");
+        assert_scim_error(&answer, 400, Some("invalidValue"));
+        owner_writes.store(false, Ordering::SeqCst);
+        assert!(traffic.join().unwrap() >= 3);
+    });
+
+    let (_, user_after) = get_as(&s, &owner, &user_path);
+    let (_, group_after) = get_as(&s, &owner, &group_path);
+    assert_eq!(
+        user_after["meta"]["version"],
+        user_before["meta"]["version"]
+    );
+    assert_eq!(
+        group_after["meta"]["version"],
+        group_before["meta"]["version"]
+    );
+    assert_eq!(user_after, user_before);
+    assert_eq!(group_after, group_before);
+    let (_, mixed) = get_as(&s, &owner, "/Groups?filter=displayName%20eq%20%22Mixed%22");
+    assert_eq!(mixed["totalResults"], 0, "{mixed}");
+    let (_, their_after) = get_as(&s, &intruder, &format!("/Groups/{their_group}"));
+    assert!(
+        their_after.get("members").is_none_or(|m| m == &json!([])),
+        "{their_after}"
+    );
 }
 
 #[test]
