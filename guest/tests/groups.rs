@@ -559,3 +559,57 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind() {
+    let store = DeleteBeforeCommit {
+        inner: scimlet_guest::store::MemStore::new(),
+        victim: Default::default(),
+    };
+    let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
+    let proj = Default::default();
+    let kind = scimlet_guest::repo::Kind::User;
+    let u = svc
+        .create(kind, &json!({"userName": "leaver"}), &proj)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = svc
+        .create(
+            scimlet_guest::repo::Kind::Group,
+            &json!({"displayName": "Eng"}),
+            &proj,
+        )
+        .unwrap();
+    let gid = g["id"].as_str().unwrap().to_string();
+    // The add reads the user, then the user is deleted just before the add's commit lands.
+    *store.victim.borrow_mut() = Some(u.clone());
+    let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
+    let err = svc
+        .patch(scimlet_guest::repo::Kind::Group, &gid, &add, None, &proj)
+        .unwrap_err();
+    assert_eq!(err.status, 400, "{err:?}");
+    assert_eq!(
+        err.scim_type.map(|t| t.as_str()),
+        Some("invalidValue"),
+        "{err:?}"
+    );
+    assert!(
+        store.victim.borrow().is_none(),
+        "the deletion did run between the add's read and its commit"
+    );
+    let problems = scimlet_guest::check::verify(&store.inner, "");
+    assert!(problems.is_empty(), "{problems:?}");
+    let leftovers: Vec<String> = store
+        .inner
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains(&u))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let group = svc
+        .get(scimlet_guest::repo::Kind::Group, &gid, &proj)
+        .unwrap();
+    assert!(member_ids(&group).is_empty(), "{group}");
+}
