@@ -451,13 +451,14 @@ fn a_saturated_server_answers_503_with_retry_after() {
         "--component",
         FAULT_COMPONENT,
         "--guest-deadline-ms",
-        "2000",
+        "60000",
     ]);
     assert!(metrics(&s).contains("scimlet_instance_capacity 1"));
     thread::scope(|scope| {
+        // Holds the only slot until released: no deadline or machine load decides the outcome.
         let busy = scope.spawn(|| {
             s.req("GET", "/ServiceProviderConfig")
-                .header("x-scimlet-fault", "loop")
+                .header("x-scimlet-fault", "wait")
                 .send()
                 .unwrap()
                 .status()
@@ -469,11 +470,8 @@ fn a_saturated_server_answers_503_with_retry_after() {
         assert!(retry_after(&resp) >= 1);
         let (_, body) = json(resp);
         assert_scim_error(&body, 503, None);
-        assert_eq!(
-            busy.join().unwrap(),
-            503,
-            "the looping guest hits its deadline"
-        );
+        s.release_waiting_requests();
+        assert_eq!(busy.join().unwrap(), 200, "the held request is served");
     });
     assert_eq!(json(s.get("/Users")).0, 200, "the slot is free again");
 }
@@ -968,4 +966,38 @@ fn sigterm_drains_an_in_flight_write_which_survives_the_restart() {
     );
     assert_eq!(read["userName"], "in-flight@example.com");
     assert_eq!(read["meta"]["version"], created["meta"]["version"]);
+}
+
+#[test]
+fn the_guest_deadline_counts_cpu_time_not_time_spent_waiting() {
+    let s = Server::start(&["--component", FAULT_COMPONENT, "--guest-deadline-ms", "300"]);
+    thread::scope(|scope| {
+        let held = scope.spawn(|| {
+            let resp = s
+                .req("POST", "/Users")
+                .header("content-type", "application/scim+json")
+                .header("x-scimlet-fault", "wait")
+                .body(new_user("patient@example.com").to_string())
+                .send()
+                .unwrap();
+            json(resp)
+        });
+        wait_for_instances_in_use(&s, 1);
+        // Held for over three times its budget of wall-clock time, using next to no CPU time:
+        // a wall-clock deadline would have interrupted it.
+        thread::sleep(Duration::from_millis(1000));
+        s.release_waiting_requests();
+        let (status, body) = held.join().unwrap();
+        assert_eq!(status, 201, "{body}");
+    });
+    // Spinning uses CPU time: the same budget stops it.
+    let resp = s
+        .req("GET", "/ServiceProviderConfig")
+        .header("x-scimlet-fault", "loop")
+        .send()
+        .unwrap();
+    let (status, body) = json(resp);
+    assert_eq!(status, 503, "{body}");
+    assert_scim_error(&body, 503, None);
+    assert!(metrics(&s).contains("scimlet_guest_faults_total{kind=\"timeout\"} 1"));
 }
