@@ -519,7 +519,8 @@ fn logs_never_contain_tokens_or_passwords() {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "password", "value": format!("{password}-2")}],
     });
-    s.send_json("PATCH", &format!("/Users/{id}"), &patch);
+    let (status, patched) = json(s.send_json("PATCH", &format!("/Users/{id}"), &patch));
+    assert_eq!(status, 200, "{patched}");
     let bad_token = "scimlet_thisTokenIsWrongAndMustNotBeLogged";
     let resp = s
         .raw()
@@ -529,13 +530,20 @@ fn logs_never_contain_tokens_or_passwords() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 401);
-    s.get("/Users?filter=userName%20eq%20%22logged@example.com%22");
+    let (status, found) = json(s.get("/Users?filter=userName%20eq%20%22logged@example.com%22"));
+    assert_eq!(
+        (status, found["totalResults"].as_u64()),
+        (200, Some(1)),
+        "{found}"
+    );
     let admin = admin_url(&s);
-    s.raw()
+    let listed = s
+        .raw()
         .get(format!("{admin}/tenants"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .unwrap();
+    assert_eq!(listed.status(), 200);
 
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(
