@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use crate::error::ScimError;
 
+#[cfg(any(test, feature = "store-conformance"))]
+pub mod conformance;
+
 /// A stored entry with its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -116,6 +119,14 @@ pub trait Store {
     fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError>;
 }
 
+/// Keys are never empty (the host's backends refuse them alike).
+fn valid_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::Invalid("empty key".into()));
+    }
+    Ok(())
+}
+
 /// An in-memory [`Store`] for unit tests and native embedding.
 #[derive(Debug, Default)]
 pub struct MemStore {
@@ -147,6 +158,7 @@ impl MemStore {
 
 impl Store for MemStore {
     fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        valid_key(key)?;
         let inner = self.inner.borrow();
         Ok(inner.map.get(key).map(|(v, ver)| Entry {
             key: key.to_string(),
@@ -196,11 +208,23 @@ impl Store for MemStore {
     }
 
     fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
+        for c in checks {
+            valid_key(&c.key)?;
+        }
+        for w in writes {
+            match w {
+                Write::Put(k, _) | Write::Delete(k) => valid_key(k)?,
+            }
+        }
         let mut inner = self.inner.borrow_mut();
         for c in checks {
             if inner.map.get(&c.key).map(|(_, v)| *v) != c.version {
                 return Err(StoreError::Conflict);
             }
+        }
+        // Nothing to write: nothing changes, the sequence included (as in the host's backends).
+        if writes.is_empty() {
+            return Ok(inner.seq);
         }
         inner.seq += 1;
         let seq = inner.seq;
@@ -221,6 +245,11 @@ impl Store for MemStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mem_store_conforms() {
+        conformance::run_all(&MemStore::new());
+    }
 
     #[test]
     fn commit_applies_all_or_nothing() {

@@ -162,12 +162,17 @@ fn unknown_members_are_refused_and_change_nothing() {
         (g["displayName"].as_str(), member_ids(&g)),
         (Some("Eng"), vec![a.clone()])
     );
-    let (s, _) = t.err(
+    let (s, e) = t.err(
         "POST",
         "/Groups",
         Some(json!({"displayName": "X", "members": [{"value": "ghost"}]})),
     );
-    assert_eq!(s, 400);
+    assert_eq!((s, e["scimType"].as_str()), (400, Some("invalidValue")));
+    let xs = t.ok("GET", "/Groups?filter=displayName%20eq%20%22X%22", None);
+    assert_eq!(
+        xs["totalResults"], 0,
+        "the refused group was not stored: {xs}"
+    );
     let (s, e) = t.err("POST", "/Groups", Some(json!({"displayName": "eng"})));
     assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
 }
@@ -273,20 +278,27 @@ fn writer_teams_are_linked_by_exact_name_and_unlinked_on_delete() {
     let team = svc.create_team("Sales").unwrap();
     let tid = team["id"].as_str().unwrap().to_string();
     let path = format!("/Groups/{tid}");
-    let (s, _) = t.err(
+    let (s, e) = t.err(
         "PATCH",
         &path,
         Some(patch(
             json!([{"op": "replace", "path": "displayName", "value": "X"}]),
         )),
     );
-    assert_eq!(s, 403, "an unlinked team is read-only to the IdP");
+    assert_eq!(s, 403, "an unlinked team is read-only to the IdP: {e}");
     assert_eq!(
-        t.err("POST", "/Groups", Some(json!({"displayName": "sales"})))
-            .0,
-        400,
-        "names must match exactly"
+        t.ok("GET", &path, None)["displayName"],
+        "Sales",
+        "the refused rename changed nothing"
     );
+    let (s, e) = t.err("POST", "/Groups", Some(json!({"displayName": "sales"})));
+    assert_eq!(
+        (s, e["scimType"].as_str()),
+        (400, Some("invalidValue")),
+        "names must match exactly: {e}"
+    );
+    let all = t.ok("GET", "/Groups", None);
+    assert_eq!(all["totalResults"], 1, "no group was created: {all}");
     let u = t.create("ada@example.com");
     let linked = t.ok(
         "POST",
@@ -296,11 +308,8 @@ fn writer_teams_are_linked_by_exact_name_and_unlinked_on_delete() {
     assert_eq!(linked["id"], tid.as_str());
     assert_eq!(linked["externalId"], "okta-1");
     assert!(member_ids(&linked).contains(&u));
-    assert_eq!(
-        t.err("POST", "/Groups", Some(json!({"displayName": "Sales"})))
-            .0,
-        409
-    );
+    let (s, e) = t.err("POST", "/Groups", Some(json!({"displayName": "Sales"})));
+    assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
     let renamed = t.ok(
         "PATCH",
         &path,
@@ -760,4 +769,58 @@ fn member_display_costs_reads_only_when_returned_and_adds_stay_o1() {
         (1, 4),
         "an add checks the one new member and writes its edge, reverse edge and two stamps"
     );
+}
+
+#[test]
+fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind() {
+    let store = DeleteBeforeCommit {
+        inner: scimlet_guest::store::MemStore::new(),
+        victim: Default::default(),
+    };
+    let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
+    let proj = Default::default();
+    let kind = scimlet_guest::repo::Kind::User;
+    let u = svc
+        .create(kind, &json!({"userName": "leaver"}), &proj)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = svc
+        .create(
+            scimlet_guest::repo::Kind::Group,
+            &json!({"displayName": "Eng"}),
+            &proj,
+        )
+        .unwrap();
+    let gid = g["id"].as_str().unwrap().to_string();
+    // The add reads the user, then the user is deleted just before the add's commit lands.
+    *store.victim.borrow_mut() = Some(u.clone());
+    let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
+    let err = svc
+        .patch(scimlet_guest::repo::Kind::Group, &gid, &add, None, &proj)
+        .unwrap_err();
+    assert_eq!(err.status, 400, "{err:?}");
+    assert_eq!(
+        err.scim_type.map(|t| t.as_str()),
+        Some("invalidValue"),
+        "{err:?}"
+    );
+    assert!(
+        store.victim.borrow().is_none(),
+        "the deletion did run between the add's read and its commit"
+    );
+    let problems = scimlet_guest::check::verify(&store.inner, "");
+    assert!(problems.is_empty(), "{problems:?}");
+    let leftovers: Vec<String> = store
+        .inner
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains(&u))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let group = svc
+        .get(scimlet_guest::repo::Kind::Group, &gid, &proj)
+        .unwrap();
+    assert!(member_ids(&group).is_empty(), "{group}");
 }

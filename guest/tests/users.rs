@@ -4,6 +4,7 @@ mod common;
 
 use common::{header, Tenant, BASE};
 use scimlet_guest::http::{handle, Request};
+use scimlet_guest::store::{Scan, Store};
 use serde_json::{json, Value};
 
 #[test]
@@ -30,9 +31,21 @@ fn create_answers_201_with_location_meta_and_etag() {
     }
     assert_eq!(u["meta"]["resourceType"], "User");
     assert!(u.get("password").is_none());
-    assert!(!serde_json::to_string(&t.store.keys())
-        .unwrap()
-        .contains("secret"));
+    // Neither a stored value nor a key holds the password.
+    let stored = t
+        .store
+        .scan(&Scan::prefix(""))
+        .expect("scan the whole store");
+    assert!(!stored.is_empty());
+    for entry in stored {
+        assert!(!entry.key.contains("secret"), "{}", entry.key);
+        assert!(
+            !entry.value.windows(6).any(|w| w == b"secret"),
+            "{} holds the password: {}",
+            entry.key,
+            String::from_utf8_lossy(&entry.value)
+        );
+    }
 }
 
 #[test]
@@ -46,16 +59,27 @@ fn user_name_is_unique_case_insensitively_on_create_put_and_patch() {
         Some(json!({"userName": "alice@example.COM"})),
     );
     assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
-    let (s, _) = t.err(
+    let (s, e) = t.err(
         "PUT",
         &format!("/Users/{bob}"),
         Some(json!({"userName": "ALICE@example.com"})),
     );
-    assert_eq!(s, 409);
+    assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "userName", "value": "alice@example.com"}]});
-    let (s, _) = t.err("PATCH", &format!("/Users/{bob}"), Some(patch));
-    assert_eq!(s, 409);
+    let (s, e) = t.err("PATCH", &format!("/Users/{bob}"), Some(patch));
+    assert_eq!((s, e["scimType"].as_str()), (409, Some("uniqueness")));
+    let stored = t.ok("GET", &format!("/Users/{bob}"), None);
+    assert_eq!(
+        stored["userName"], "bob@example.com",
+        "refused renames store nothing"
+    );
+    let alices = t.ok(
+        "GET",
+        "/Users?filter=userName%20eq%20%22alice@example.com%22",
+        None,
+    );
+    assert_eq!(alices["totalResults"], 1, "{alices}");
     // Renaming to another case of one's own name is fine.
     let u = t.ok(
         "PUT",
@@ -337,35 +361,62 @@ fn malformed_requests_get_scim_errors_never_500() {
         };
         handle(&t.store, &req)
     };
-    let r = raw("POST", "/Users", b"{not json", None);
-    assert_eq!(
-        (r.status, r.json_body()["scimType"].as_str()),
-        (400, Some("invalidSyntax"))
+    // Refusals: status and scimType, and nothing stored.
+    let refused = |r: scimlet_guest::http::Response, status: u16, scim_type: Option<&str>| {
+        let body = r.json_body();
+        assert_eq!(
+            (r.status, body["scimType"].as_str()),
+            (status, scim_type),
+            "{body}"
+        );
+        assert_eq!(
+            body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    };
+    refused(
+        raw("POST", "/Users", b"{not json", None),
+        400,
+        Some("invalidSyntax"),
     );
-    assert_eq!(
+    let created = |r: scimlet_guest::http::Response, user_name: &str| {
+        let body = r.json_body();
+        assert_eq!(r.status, 201, "{body}");
+        let id = body["id"].as_str().unwrap();
+        let stored = t.ok("GET", &format!("/Users/{id}"), None);
+        assert_eq!(stored["userName"], user_name);
+    };
+    created(
         raw(
             "POST",
             "/Users",
             br#"{"userName":"a"}"#,
-            Some("application/json; charset=utf-8")
-        )
-        .status,
-        201
+            Some("application/json; charset=utf-8"),
+        ),
+        "a",
     );
-    assert_eq!(
-        raw("POST", "/Users", br#"{"userName":"b"}"#, None).status,
-        201
+    created(raw("POST", "/Users", br#"{"userName":"b"}"#, None), "b");
+    refused(
+        raw("POST", "/Users", br#"{"userName":"c"}"#, Some("text/plain")),
+        415,
+        None,
     );
-    assert_eq!(
-        raw("POST", "/Users", br#"{"userName":"c"}"#, Some("text/plain")).status,
-        415
-    );
-    assert_eq!(raw("POST", "/Users", b"", None).status, 400);
+    refused(raw("POST", "/Users", b"", None), 400, Some("invalidSyntax"));
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-    assert_eq!(raw("POST", "/Users", deep.as_bytes(), None).status, 400);
+    refused(
+        raw("POST", "/Users", deep.as_bytes(), None),
+        400,
+        Some("invalidSyntax"),
+    );
+    refused(
+        raw("POST", "/Users", br#"{"userName": ["x"]}"#, None),
+        400,
+        Some("invalidValue"),
+    );
+    let listed = t.ok("GET", "/Users", None);
     assert_eq!(
-        raw("POST", "/Users", br#"{"userName": ["x"]}"#, None).status,
-        400
+        listed["totalResults"], 2,
+        "only a and b were stored: {listed}"
     );
     assert_eq!(raw("PATCH", "/Users", b"{}", None).status, 405);
     assert_eq!(raw("GET", "/Me", b"", None).status, 501);

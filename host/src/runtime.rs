@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    Trap,
+    Trap, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -44,7 +44,11 @@ pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/
 pub struct Limits {
     /// Linear memory a guest instance may grow to.
     pub memory_bytes: usize,
-    /// Guest CPU time per request before it is interrupted (epoch deadline).
+    /// CPU time one request may use in the component before it is interrupted: the CPU time
+    /// of the thread running the call (its host calls included), checked at every epoch tick.
+    /// Time the call spends blocked — waiting for a commit's fsync, for a lock, or descheduled
+    /// on a busy machine — does not count, so the budget does not shrink under load
+    /// (`request-timeout-ms` bounds the wait instead).
     pub cpu_deadline: Duration,
     /// Component instances alive at once in the pooling allocator.
     pub max_instances: u32,
@@ -112,6 +116,8 @@ struct State {
     tenant_id: String,
     tenant_name: String,
     metrics: Metrics,
+    /// The calling thread's CPU time when the current call began.
+    cpu_start: Duration,
 }
 
 impl WasiView for State {
@@ -373,7 +379,8 @@ impl Runtime {
             }
             None => self.instantiate(backend, tenant)?,
         };
-        warm.store.set_epoch_deadline(self.deadline_ticks());
+        warm.store.data_mut().cpu_start = thread_cpu_time();
+        warm.store.set_epoch_deadline(1);
         let result = warm
             .plugin
             .scimlet_scim_handler()
@@ -418,10 +425,22 @@ impl Runtime {
                 tenant_id: tenant.id.clone(),
                 tenant_name: tenant.name.clone(),
                 metrics: self.metrics.clone(),
+                cpu_start: thread_cpu_time(),
             };
             let mut store = Store::new(&self.engine, state);
             store.limiter(|s| &mut s.limiter);
-            store.set_epoch_deadline(self.deadline_ticks());
+            // At every epoch tick: interrupt the call once its thread used its CPU budget.
+            let budget = self.limits.cpu_deadline;
+            store.epoch_deadline_callback(move |ctx| {
+                Ok(
+                    if thread_cpu_time().saturating_sub(ctx.data().cpu_start) >= budget {
+                        UpdateDeadline::Interrupt
+                    } else {
+                        UpdateDeadline::Continue(1)
+                    },
+                )
+            });
+            store.set_epoch_deadline(1);
             match self.pre.instantiate(&mut store) {
                 Ok(plugin) => {
                     return Ok(Warm {
@@ -439,10 +458,6 @@ impl Runtime {
     /// Instances idle and warm right now.
     pub fn warm_instances(&self) -> usize {
         self.warm.idle().len()
-    }
-
-    fn deadline_ticks(&self) -> u64 {
-        (self.limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
     pub fn engine(&self) -> &Engine {
@@ -560,7 +575,30 @@ fn cache_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     dir.join(format!("scimlet-{hex}-{:016x}.cwasm", hasher.finish()))
 }
 
-/// Advances the engine's epoch so that runaway guests hit their deadline; stops with the engine.
+/// CPU time used by the calling thread so far.
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID always exists on the
+    // platforms Rust's std supports as unix.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Without a per-thread CPU clock, wall-clock time since the first call stands in for it.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
+/// Advances the engine's epoch so that the deadline callback checks every running call's CPU
+/// time once per tick; stops with the engine.
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()

@@ -167,6 +167,12 @@ fn writer_tenants_link_product_teams_created_with_the_cli() {
     let (status, refused) =
         json(s.send_json("POST", "/Groups", &json!({"displayName": "Marketing"})));
     assert_eq!(status, 400, "{refused}");
+    crate::support::assert_scim_error(&refused, 400, Some("invalidValue"));
+    let (_, found) = json(s.get("/Groups?filter=displayName%20eq%20%22Marketing%22"));
+    assert_eq!(
+        found["totalResults"], 0,
+        "the refused group was not stored: {found}"
+    );
     let (_, user) = json(s.send_json("POST", "/Users", &json!({"userName": "ada@example.com"})));
     let uid = user["id"].as_str().unwrap();
     let (status, linked) = json(s.send_json(

@@ -2,6 +2,7 @@
 //! metrics, logs, configuration, the admin API, TLS and graceful shutdown.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -142,6 +143,151 @@ fn a_tenant_never_sees_another_tenants_users() {
     assert_eq!(status, 201, "{theirs}");
     assert_ne!(theirs["id"], created["id"]);
     assert_eq!(json(s.get(filter)).1["totalResults"], 1);
+}
+
+/// Clears its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `method path` with `token` and an optional JSON body.
+fn send_as(
+    s: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = s
+        .raw()
+        .request(method.parse().unwrap(), s.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+    }
+    json(req.send().unwrap())
+}
+
+#[test]
+fn a_tenant_cannot_change_another_tenants_users_or_groups() {
+    const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+    let s = Server::start(&[]);
+    let owner = s.token.clone();
+    let intruder = last_line(&cli(&["tenant", "create", "beta", "--data", &data_arg(&s)]));
+    let create = |token: &str, path: &str, body: Value| {
+        let (status, created) = send_as(&s, token, "POST", path, Some(&body));
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_string()
+    };
+    let user = create(&owner, "/Users", new_user("grace@example.com"));
+    let busy = create(&owner, "/Users", new_user("busy@example.com"));
+    let group = create(
+        &owner,
+        "/Groups",
+        json!({"displayName": "Eng", "members": [{"value": user}]}),
+    );
+    let theirs = create(&intruder, "/Users", new_user("mallory@example.com"));
+    let their_group = create(&intruder, "/Groups", json!({"displayName": "Eng"}));
+    let (user_path, group_path) = (format!("/Users/{user}"), format!("/Groups/{group}"));
+    let (_, user_before) = get_as(&s, &owner, &user_path);
+    let (_, group_before) = get_as(&s, &owner, &group_path);
+
+    let patch = |ops: Value| json!({"schemas": [PATCH_OP], "Operations": ops});
+    let attempts: Vec<(&str, &String, Option<Value>)> = vec![
+        (
+            "PUT",
+            &user_path,
+            Some(json!({"userName": "owned@example.com"})),
+        ),
+        (
+            "PATCH",
+            &user_path,
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )),
+        ),
+        ("DELETE", &user_path, None),
+        ("PUT", &group_path, Some(json!({"displayName": "Owned"}))),
+        (
+            "PATCH",
+            &group_path,
+            Some(patch(
+                json!([{"op": "add", "path": "members", "value": [{"value": theirs}]}]),
+            )),
+        ),
+        (
+            "PATCH",
+            &group_path,
+            Some(patch(json!([{"op": "remove", "path": "members"}]))),
+        ),
+        ("DELETE", &group_path, None),
+    ];
+    let owner_writes = AtomicBool::new(true);
+    thread::scope(|scope| {
+        // Stops the owner's traffic however this scope ends, a failed assertion included.
+        let _stop = StopOnDrop(&owner_writes);
+        // The owner's own traffic goes on meanwhile, on a user the intruder does not target.
+        let traffic = scope.spawn(|| {
+            let mut n = 0;
+            while owner_writes.load(Ordering::SeqCst) || n < 3 {
+                let body =
+                    patch(json!([{"op": "replace", "path": "nickName", "value": n.to_string()}]));
+                let (status, body) =
+                    send_as(&s, &owner, "PATCH", &format!("/Users/{busy}"), Some(&body));
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["nickName"], n.to_string().as_str());
+                n += 1;
+            }
+            n
+        });
+        for (method, path, body) in &attempts {
+            let (status, answer) = send_as(&s, &intruder, method, path, body.as_ref());
+            assert_eq!(status, 404, "{method} {path} by another tenant: {answer}");
+            assert_scim_error(&answer, 404, None);
+        }
+        // Another tenant's user is no member candidate, in either direction.
+        let add =
+            |id: &str| patch(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+        let (status, answer) = send_as(&s, &owner, "PATCH", &group_path, Some(&add(&theirs)));
+        assert_eq!(status, 400, "{answer}");
+        assert_scim_error(&answer, 400, Some("invalidValue"));
+        let with_theirs = json!({"displayName": "Mixed", "members": [{"value": theirs}]});
+        let (status, answer) = send_as(&s, &owner, "POST", "/Groups", Some(&with_theirs));
+        assert_eq!(status, 400, "{answer}");
+        assert_scim_error(&answer, 400, Some("invalidValue"));
+        let their_path = format!("/Groups/{their_group}");
+        let (status, answer) = send_as(&s, &intruder, "PATCH", &their_path, Some(&add(&user)));
+        assert_eq!(status, 400, "{answer}");
+        assert_scim_error(&answer, 400, Some("invalidValue"));
+        owner_writes.store(false, Ordering::SeqCst);
+        assert!(traffic.join().unwrap() >= 3);
+    });
+
+    let (_, user_after) = get_as(&s, &owner, &user_path);
+    let (_, group_after) = get_as(&s, &owner, &group_path);
+    assert_eq!(
+        user_after["meta"]["version"],
+        user_before["meta"]["version"]
+    );
+    assert_eq!(
+        group_after["meta"]["version"],
+        group_before["meta"]["version"]
+    );
+    assert_eq!(user_after, user_before);
+    assert_eq!(group_after, group_before);
+    let (_, mixed) = get_as(&s, &owner, "/Groups?filter=displayName%20eq%20%22Mixed%22");
+    assert_eq!(mixed["totalResults"], 0, "{mixed}");
+    let (_, their_after) = get_as(&s, &intruder, &format!("/Groups/{their_group}"));
+    assert!(
+        their_after.get("members").is_none_or(|m| m == &json!([])),
+        "{their_after}"
+    );
 }
 
 #[test]
@@ -306,13 +452,14 @@ fn a_saturated_server_answers_503_with_retry_after() {
         "--component",
         &component,
         "--guest-deadline-ms",
-        "2000",
+        "60000",
     ]);
     assert!(metrics(&s).contains("scimlet_instance_capacity 1"));
     thread::scope(|scope| {
+        // Holds the only slot until released: no deadline or machine load decides the outcome.
         let busy = scope.spawn(|| {
             s.req("GET", "/ServiceProviderConfig")
-                .header("x-scimlet-fault", "loop")
+                .header("x-scimlet-fault", "wait")
                 .send()
                 .unwrap()
                 .status()
@@ -324,11 +471,8 @@ fn a_saturated_server_answers_503_with_retry_after() {
         assert!(retry_after(&resp) >= 1);
         let (_, body) = json(resp);
         assert_scim_error(&body, 503, None);
-        assert_eq!(
-            busy.join().unwrap(),
-            503,
-            "the looping guest hits its deadline"
-        );
+        s.release_waiting_requests();
+        assert_eq!(busy.join().unwrap(), 200, "the held request is served");
     });
     assert_eq!(json(s.get("/Users")).0, 200, "the slot is free again");
 }
@@ -377,7 +521,8 @@ fn logs_never_contain_tokens_or_passwords() {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "password", "value": format!("{password}-2")}],
     });
-    s.send_json("PATCH", &format!("/Users/{id}"), &patch);
+    let (status, patched) = json(s.send_json("PATCH", &format!("/Users/{id}"), &patch));
+    assert_eq!(status, 200, "{patched}");
     let bad_token = "scimlet_thisTokenIsWrongAndMustNotBeLogged";
     let resp = s
         .raw()
@@ -387,13 +532,20 @@ fn logs_never_contain_tokens_or_passwords() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 401);
-    s.get("/Users?filter=userName%20eq%20%22logged@example.com%22");
+    let (status, found) = json(s.get("/Users?filter=userName%20eq%20%22logged@example.com%22"));
+    assert_eq!(
+        (status, found["totalResults"].as_u64()),
+        (200, Some(1)),
+        "{found}"
+    );
     let admin = admin_url(&s);
-    s.raw()
+    let listed = s
+        .raw()
         .get(format!("{admin}/tenants"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .unwrap();
+    assert_eq!(listed.status(), 200);
 
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(
@@ -820,4 +972,38 @@ fn sigterm_drains_an_in_flight_write_which_survives_the_restart() {
     );
     assert_eq!(read["userName"], "in-flight@example.com");
     assert_eq!(read["meta"]["version"], created["meta"]["version"]);
+}
+
+#[test]
+fn the_guest_deadline_counts_cpu_time_not_time_spent_waiting() {
+    let s = Server::start(&["--component", FAULT_COMPONENT, "--guest-deadline-ms", "300"]);
+    thread::scope(|scope| {
+        let held = scope.spawn(|| {
+            let resp = s
+                .req("POST", "/Users")
+                .header("content-type", "application/scim+json")
+                .header("x-scimlet-fault", "wait")
+                .body(new_user("patient@example.com").to_string())
+                .send()
+                .unwrap();
+            json(resp)
+        });
+        wait_for_instances_in_use(&s, 1);
+        // Held for over three times its budget of wall-clock time, using next to no CPU time:
+        // a wall-clock deadline would have interrupted it.
+        thread::sleep(Duration::from_millis(1000));
+        s.release_waiting_requests();
+        let (status, body) = held.join().unwrap();
+        assert_eq!(status, 201, "{body}");
+    });
+    // Spinning uses CPU time: the same budget stops it.
+    let resp = s
+        .req("GET", "/ServiceProviderConfig")
+        .header("x-scimlet-fault", "loop")
+        .send()
+        .unwrap();
+    let (status, body) = json(resp);
+    assert_eq!(status, 503, "{body}");
+    assert_scim_error(&body, 503, None);
+    assert!(metrics(&s).contains("scimlet_guest_faults_total{kind=\"timeout\"} 1"));
 }

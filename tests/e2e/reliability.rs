@@ -292,6 +292,95 @@ fn concurrent_membership_storms_end_exactly_as_the_model() {
     assert_store_clean(&data);
 }
 
+#[test]
+fn member_adds_racing_user_deletions_leave_no_member_that_is_gone() {
+    const USERS: usize = 60;
+    let (s, data) = start(&[]);
+    let users: Vec<String> = (0..USERS)
+        .map(|i| create_user(&s, &format!("doomed-{i}@example.com")))
+        .collect();
+    let (status, group) = json(s.send_json("POST", "/Groups", &json!({"displayName": "Race"})));
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().unwrap().to_string();
+    // Round after round, one user is deleted at the very moment two adders add it (and one
+    // user that stays), each started together by a barrier.
+    let doomed: Vec<&String> = users.iter().step_by(2).collect();
+    let survivors: Vec<&String> = users.iter().skip(1).step_by(2).collect();
+    let barrier = Barrier::new(3);
+    // No thread panics mid-storm (the others would wait at the barrier forever): each lists
+    // what went wrong, and the lists are checked once all are done.
+    let add = |id: &str| -> Option<String> {
+        let body = json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": id}]}]});
+        let (status, answer) = json(s.send_json("PATCH", &format!("/Groups/{gid}"), &body));
+        match status {
+            200 | 204 => None,
+            // The user was deleted first: not a member candidate any more.
+            400 if answer["scimType"] == "invalidValue" => None,
+            other => Some(format!("adding {id}: {other} {answer}")),
+        }
+    };
+    let failures: Vec<String> = thread::scope(|scope| {
+        let deleter = scope.spawn(|| {
+            let mut failures = Vec::new();
+            for id in &doomed {
+                barrier.wait();
+                let status = s
+                    .req("DELETE", &format!("/Users/{id}"))
+                    .send()
+                    .unwrap()
+                    .status();
+                if status != 204 {
+                    failures.push(format!("DELETE /Users/{id}: {status}"));
+                }
+            }
+            failures
+        });
+        let adders: Vec<_> = [0, 1]
+            .into_iter()
+            .map(|adder| {
+                let (barrier, doomed, survivors, add) = (&barrier, &doomed, &survivors, &add);
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for (id, stays) in doomed.iter().zip(survivors) {
+                        barrier.wait();
+                        failures.extend(add(id));
+                        if adder == 0 {
+                            failures.extend(add(stays));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let mut failures = deleter.join().unwrap();
+        for adder in adders {
+            failures.extend(adder.join().unwrap());
+        }
+        failures
+    });
+    assert_eq!(failures, Vec::<String>::new());
+    let (_, group) = json(s.get(&format!("/Groups/{gid}")));
+    let members: BTreeSet<String> = group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|v| v["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    for member in &members {
+        let (status, body) = json(s.get(&format!("/Users/{member}")));
+        assert_eq!(status, 200, "member {member} of the group is gone: {body}");
+    }
+    let expected: BTreeSet<String> = survivors.into_iter().cloned().collect();
+    assert_eq!(members, expected, "exactly the users that were not deleted");
+    for id in doomed {
+        assert_eq!(json(s.get(&format!("/Users/{id}"))).0, 404);
+    }
+    assert_store_clean(&data);
+}
+
 /// Sends raw bytes as an HTTP/1.1 request; answers the status code and the body.
 fn raw_http(base: &str, request: &[u8]) -> (u16, String) {
     let authority = base

@@ -10,13 +10,16 @@
 //!   an earlier response (`"save": {"user": "/id"}`).
 //! * `expect.body` maps JSON pointers into the response to expected values; `expect.stored`
 //!   (one or a list) is a follow-up `GET {path, query?, status?: 200, body}` checked the same
-//!   way, so every mutating step also proves what was stored.
+//!   way. Every mutating step (POST, PUT, PATCH, DELETE) must have one, so that it proves what
+//!   was stored (or, when refused, that nothing was); the runner refuses a step without.
 //! * An expected value is compared for equality, unless it is an object with one `$` key:
-//!   `{"$absent": true}`, `{"$present": true}`, `{"$len": n}`, `{"$ne": v}`,
+//!   `{"$absent": true}`, `{"$present": true}`, `{"$len": n}`, `{"$ne": v}` (a value is there and
+//!   differs from `v`),
 //!   `{"$type": "number"}`, or `{"$values": [...]}` (the `value`s of a multi-valued attribute
 //!   such as `members`, in any order).
 //!
-//! `SCIMLET_VECTOR=<part of a file name>` replays only the matching files.
+//! `SCIMLET_VECTOR=<part of a file name>` replays only the matching files; a selection that
+//! matches no file at all fails.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +61,16 @@ fn run_dir(idp: &str) {
     // SCIMLET_VECTOR=part-of-a-file-name replays only the matching files (when debugging one).
     let only = std::env::var("SCIMLET_VECTOR").unwrap_or_default();
     files.retain(|f| f.to_string_lossy().contains(&only));
+    if files.is_empty() {
+        // The other identity provider's test may hold the selected file; none may not.
+        let anywhere = ["okta", "entra"].iter().any(|idp| {
+            std::fs::read_dir(vectors_dir().join(idp))
+                .unwrap()
+                .any(|e| e.unwrap().path().to_string_lossy().contains(&only))
+        });
+        assert!(anywhere, "SCIMLET_VECTOR={only} matches no vector file");
+        eprintln!("no {idp} vector matches SCIMLET_VECTOR={only}");
+    }
     for file in files {
         run_file(&file);
     }
@@ -136,8 +149,12 @@ fn run_step(
         .get("body")
         .filter(|b| !b.is_null())
         .map(|b| subst_json(b, vars));
-    let (status, resp) = send(server, headers, method, &target, body.as_ref());
     let expect = &step["expect"];
+    assert!(
+        !matches!(method, "POST" | "PUT" | "PATCH" | "DELETE") || expect.get("stored").is_some(),
+        "{ctx}: a {method} step must check what was stored (expect.stored)"
+    );
+    let (status, resp) = send(server, headers, method, &target, body.as_ref());
     let want = expect["status"].as_u64().expect("expect.status");
     assert_eq!(
         u64::from(status),
@@ -226,7 +243,7 @@ fn matches(actual: Option<&Value>, expected: &Value) -> Result<(), String> {
             "$len" => present
                 .and_then(Value::as_array)
                 .is_some_and(|a| Some(a.len() as u64) == arg.as_u64()),
-            "$ne" => actual != Some(arg),
+            "$ne" => present.is_some_and(|v| v != arg),
             "$type" => present.is_some_and(|v| type_name(v) == arg.as_str().unwrap_or("")),
             "$values" => {
                 let mut want = values_of(arg);
@@ -320,4 +337,16 @@ fn subst_json(v: &Value, vars: &Vars) -> Value {
             .collect(),
         other => other.clone(),
     }
+}
+
+#[test]
+fn matchers_need_a_value_where_they_compare_one() {
+    let ne = serde_json::json!({"$ne": "a"});
+    assert!(matches(Some(&Value::from("b")), &ne).is_ok());
+    assert!(matches(Some(&Value::from("a")), &ne).is_err());
+    assert!(
+        matches(None, &ne).is_err(),
+        "an absent value differs from nothing"
+    );
+    assert!(matches(Some(&Value::Null), &ne).is_err());
 }
