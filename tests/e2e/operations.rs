@@ -976,7 +976,8 @@ fn sigterm_drains_an_in_flight_write_which_survives_the_restart() {
 
 #[test]
 fn the_guest_deadline_counts_cpu_time_not_time_spent_waiting() {
-    let s = Server::start(&["--component", FAULT_COMPONENT, "--guest-deadline-ms", "300"]);
+    let component = fault_component();
+    let s = Server::start(&["--component", &component, "--guest-deadline-ms", "300"]);
     thread::scope(|scope| {
         let held = scope.spawn(|| {
             let resp = s
