@@ -2,6 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> u64 {
     SystemTime::now()
@@ -10,147 +13,72 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// RFC 3339 UTC time stamp with milliseconds, e.g. `2026-11-28T19:17:32.123Z`.
+/// RFC 3339 UTC time stamp with milliseconds, e.g. `2026-11-28T19:17:32.123Z`. The calendar
+/// arithmetic is the `time` crate's; the layout is written out here because `time`'s own RFC 3339
+/// formatter drops a zero fraction and trims trailing zeros, and stored `meta` values keep exactly
+/// three digits. Instants past what `time` represents (year 9999) saturate to its last instant.
 pub fn rfc3339(millis: u64) -> String {
-    let secs = millis / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or_else(|_| PrimitiveDateTime::MAX.assume_utc());
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis % 1000
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
     )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// A new resource id: a UUIDv7 (time-ordered, so key order is creation order and listing pages
 /// stay stable while resources are added).
 pub fn new_id() -> String {
-    let mut rand = [0u8; 10];
+    let mut rand = [0u8; 8];
     if getrandom::fill(&mut rand).is_err() {
         // Without entropy we still need unique ids; the time and a process-local counter are.
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        rand[..8].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        rand = COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes();
     }
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let ms = (nanos / 1_000_000) as u64;
     // RFC 9562 §6.2 method 3: 12 bits of sub-millisecond time, so ids made in one millisecond
     // still sort in creation order.
     let sub_ms = ((nanos % 1_000_000) * 4096 / 1_000_000) as u16;
-    let mut b = [0u8; 16];
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6..8].copy_from_slice(&(0x7000 | sub_ms).to_be_bytes());
-    b[8..].copy_from_slice(&rand[2..]);
-    b[8] = 0x80 | (b[8] & 0x3f);
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    uuid_v7((nanos / 1_000_000) as u64, sub_ms, rand)
+}
+
+/// The UUIDv7 of a millisecond time, 12 bits of sub-millisecond time (`rand_a`) and 62 random
+/// bits (`rand_b`, the top two bits of `rand` give way to the variant).
+fn uuid_v7(millis: u64, sub_ms: u16, rand: [u8; 8]) -> String {
+    let mut counter_random = [0u8; 10];
+    counter_random[..2].copy_from_slice(&sub_ms.to_be_bytes());
+    counter_random[2..].copy_from_slice(&rand);
+    uuid::Builder::from_unix_timestamp_millis(millis, &counter_random)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to a UTC (seconds since the epoch, nanoseconds)
-/// pair, which orders like the instants themselves.
+/// pair, which orders like the instants themselves. `time`'s RFC 3339 parser does the work (digits
+/// beyond nanoseconds are truncated; a leap second, `23:59:60` at the end of a month, reads as
+/// `23:59:59.999999999`); it takes any character between date and time, and SCIM's `dateTime`
+/// (RFC 7643 §2.3.5, xsd:dateTime) wants a `T`, so that one is checked here.
 pub fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
-    let b = text.as_bytes();
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let digits = b.get(from..to)?;
-        digits
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let sep = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+    if !text
+        .as_bytes()
+        .get(10)
+        .is_some_and(|c| c.eq_ignore_ascii_case(&b'T'))
+    {
         return None;
     }
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let valid_date = (1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day);
-    if !valid_date || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0u32;
-    if b.get(i) == Some(&b'.') {
-        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return None;
-        }
-        // Nanosecond precision; further digits are truncated.
-        for k in 0..9 {
-            nanos = nanos * 10
-                + if k < digits {
-                    u32::from(b[i + 1 + k] - b'0')
-                } else {
-                    0
-                };
-        }
-        i += 1 + digits;
-    }
-    let offset = match b.get(i).copied()? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let offset = oh * 3600 + om * 60;
-            if sign == b'-' {
-                -offset
-            } else {
-                offset
-            }
-        }
-        _ => return None,
-    };
-    let seconds =
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some((seconds, nanos))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some((t.unix_timestamp(), t.nanosecond()))
 }
 
 /// RFC 3339 UTC time stamp with microseconds (audit records).
@@ -177,5 +105,44 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "7");
+    }
+
+    #[test]
+    fn uuid_v7_layout() {
+        // 48 bits of milliseconds, version 7, 12 bits of sub-millisecond time, variant 0b10 over
+        // the top of the random bytes: the layout the ids in existing stores have.
+        assert_eq!(
+            uuid_v7(0x0123_4567_89ab, 0xabc, [0xff, 1, 2, 3, 4, 5, 6, 7]),
+            "01234567-89ab-7abc-bf01-020304050607"
+        );
+        assert_eq!(
+            uuid_v7(0, 0, [0; 8]),
+            "00000000-0000-7000-8000-000000000000"
+        );
+    }
+
+    #[test]
+    fn parses_rfc3339_edge_cases() {
+        assert_eq!(
+            parse_rfc3339("2011-05-13t04:42:34z"),
+            Some((1_305_261_754, 0))
+        );
+        assert_eq!(
+            parse_rfc3339("2011-05-13T06:42:34+02:00"),
+            Some((1_305_261_754, 0))
+        );
+        assert_eq!(
+            parse_rfc3339("0000-01-01T00:00:00Z").map(|t| t.0),
+            Some(-62_167_219_200)
+        );
+        for bad in [
+            "",
+            "2011-05-13",
+            "2011-05-13X04:42:34Z",
+            "2011-05-13T04:42:34+24:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
 }

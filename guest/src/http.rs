@@ -495,29 +495,41 @@ mod strict_json {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (form encoding) in a query component.
+/// Decodes `%XX` escapes and `+` (form encoding) in a query component. A `%` not followed by two
+/// hex digits stays as it is, and bytes that are not UTF-8 become U+FFFD: malformed input decodes
+/// to something, never to an error.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
+    // A `+` never occurs inside an escape, so it can become a space before the escapes are
+    // decoded (and an escaped `%2B` still decodes to `+`).
+    let spaced;
+    let s = if s.contains('+') {
+        spaced = s.replace('+', " ");
+        &spaced
+    } else {
+        s
+    };
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_keeps_malformed_input() {
+        assert_eq!(percent_decode("a+b%20c%2Bd"), "a b c+d");
+        assert_eq!(
+            percent_decode("userName%20eq%20%22x%22"),
+            "userName eq \"x\""
+        );
+        assert_eq!(percent_decode("%C3%A9"), "é");
+        // Not an escape: the `%` stays (a sign is not a hex digit).
+        for kept in ["%", "%4", "%zz", "100%", "%%41", "%+1"] {
+            let expected = kept.replace('+', " ").replace("%41", "A");
+            assert_eq!(percent_decode(kept), expected, "{kept}");
         }
-        i += 1;
+        assert_eq!(percent_decode("%FF%C3"), "\u{fffd}\u{fffd}");
     }
-    String::from_utf8_lossy(&out).into_owned()
 }

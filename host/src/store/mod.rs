@@ -11,6 +11,7 @@ pub mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -135,19 +136,9 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Unpadded URL-safe base64 (RFC 4648 §5); a dozen lines spare a dependency.
+/// Unpadded URL-safe base64 (RFC 4648 §5).
 fn base64url_into(bytes: &[u8], out: &mut String) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        // A chunk of k bytes yields k + 1 characters when the padding is left out.
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes, out);
 }
 
 /// Rejects empty keys, which the store contract calls malformed.
