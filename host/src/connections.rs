@@ -201,7 +201,7 @@ pub struct LimitedStream<I> {
     /// Since when a write has been waiting for the client to read.
     write_stalled: Option<Instant>,
     _slot: OwnedSemaphorePermit,
-    _open: crate::metrics::OpenConnectionGuard,
+    _open: crate::metrics::GaugeGuard,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for LimitedStream<I> {

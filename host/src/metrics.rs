@@ -233,9 +233,8 @@ impl Metrics {
     }
 
     /// Counts a guest invocation as running until the returned guard is dropped.
-    pub fn instance_in_use(&self) -> InUseGuard {
-        self.inner.instances_in_use.inc();
-        InUseGuard(self.inner.instances_in_use.clone())
+    pub fn instance_in_use(&self) -> GaugeGuard {
+        GaugeGuard::new(&self.inner.instances_in_use)
     }
 
     pub fn store_commit(&self, outcome: CommitOutcome) {
@@ -258,13 +257,10 @@ impl Metrics {
         };
         self.inner.faults.get_or_create(&KindLabels { kind }).inc();
     }
-}
 
-impl Metrics {
     /// Counts a connection as open until the returned guard is dropped.
-    pub fn connection_open(&self) -> OpenConnectionGuard {
-        self.inner.connections_open.inc();
-        OpenConnectionGuard(self.inner.connections_open.clone())
+    pub fn connection_open(&self) -> GaugeGuard {
+        GaugeGuard::new(&self.inner.connections_open)
     }
 
     pub fn connection_refused(&self) {
@@ -272,19 +268,18 @@ impl Metrics {
     }
 }
 
-/// Decrements `scimlet_connections_open` when dropped.
-pub struct OpenConnectionGuard(Gauge);
+/// Holds one unit of a gauge (an invocation in use, an open connection) and gives it back
+/// when dropped, also when the guest traps or the connection fails.
+pub struct GaugeGuard(Gauge);
 
-impl Drop for OpenConnectionGuard {
-    fn drop(&mut self) {
-        self.0.dec();
+impl GaugeGuard {
+    fn new(gauge: &Gauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
     }
 }
 
-/// Decrements `scimlet_instances_in_use` when dropped, also when the guest traps.
-pub struct InUseGuard(Gauge);
-
-impl Drop for InUseGuard {
+impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
