@@ -66,17 +66,8 @@ fn a_connection_that_never_sends_is_closed() {
 fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
     let s = Server::start(&["--keep-alive-timeout-ms", "500"]);
     let mut conn = TcpStream::connect(addr(&s)).unwrap();
-    let request = format!(
-        "GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: scimlet\r\nAuthorization: Bearer {}\r\n\r\n",
-        s.token
-    );
-    conn.write_all(request.as_bytes()).unwrap();
     // The response arrives and the connection stays open for the next request...
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut first = [0u8; 12];
-    conn.read_exact(&mut first).unwrap();
-    assert_eq!(&first, b"HTTP/1.1 200");
+    assert_eq!(request_on(&s, &mut conn).unwrap(), "HTTP/1.1 200");
     // ...until it has been idle for the keep-alive timeout.
     assert!(closed_by_server(&mut conn, Duration::from_secs(60)));
 }
@@ -88,13 +79,19 @@ fn request_on(s: &Server, conn: &mut TcpStream) -> std::io::Result<String> {
         s.token
     );
     conn.write_all(request.as_bytes())?;
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut status = [0u8; 12];
-    conn.read_exact(&mut status)?;
+    let status = status_line(conn)?;
     // Drain the rest of this response so the next one starts clean.
     let mut rest = vec![0u8; 64 * 1024];
     conn.set_read_timeout(Some(Duration::from_millis(300)))?;
     let _ = conn.read(&mut rest);
+    Ok(status)
+}
+
+/// The status line's start (`HTTP/1.1 200`) of the next response on `conn`.
+fn status_line(conn: &mut TcpStream) -> std::io::Result<String> {
+    conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut status = [0u8; 12];
+    conn.read_exact(&mut status)?;
     Ok(String::from_utf8_lossy(&status).into_owned())
 }
 
@@ -212,11 +209,7 @@ fn a_request_body_that_never_arrives_gets_408_within_the_request_timeout() {
         s.token
     );
     conn.write_all(head.as_bytes()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut status = [0u8; 12];
-    conn.read_exact(&mut status).unwrap();
-    assert_eq!(&status, b"HTTP/1.1 408");
+    assert_eq!(status_line(&mut conn).unwrap(), "HTTP/1.1 408");
     assert_eq!(s.get("/Users").status(), 200, "and the slot is free");
 }
 
@@ -242,10 +235,6 @@ fn a_connection_idle_after_a_slow_request_is_still_closed() {
     conn.write_all(&body.as_bytes()[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     conn.write_all(&body.as_bytes()[10..]).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut status = [0u8; 12];
-    conn.read_exact(&mut status).unwrap();
-    assert_eq!(&status, b"HTTP/1.1 201");
+    assert_eq!(status_line(&mut conn).unwrap(), "HTTP/1.1 201");
     assert!(closed_by_server(&mut conn, Duration::from_secs(60)));
 }

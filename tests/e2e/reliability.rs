@@ -271,15 +271,7 @@ fn concurrent_membership_storms_end_exactly_as_the_model() {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    let (_, group) = json(s.get(&format!("/Groups/{gid}")));
-    let actual: BTreeSet<String> = group["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|v| v["value"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let actual = member_ids(&s, &gid);
     assert_eq!(actual, expected);
     // The reverse direction agrees: each user's derived `groups`.
     for user in &users {
@@ -360,15 +352,7 @@ fn member_adds_racing_user_deletions_leave_no_member_that_is_gone() {
         failures
     });
     assert_eq!(failures, Vec::<String>::new());
-    let (_, group) = json(s.get(&format!("/Groups/{gid}")));
-    let members: BTreeSet<String> = group["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|v| v["value"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let members = member_ids(&s, &gid);
     for member in &members {
         let (status, body) = json(s.get(&format!("/Users/{member}")));
         assert_eq!(status, 200, "member {member} of the group is gone: {body}");
@@ -615,4 +599,17 @@ fn guest_faults_fail_their_own_requests_while_another_tenant_is_served() {
         out.status.success() && report.contains("'bystander'"),
         "{report}"
     );
+}
+
+/// The ids of a group's members, as `GET /Groups/{id}` answers them.
+fn member_ids(s: &Server, gid: &str) -> BTreeSet<String> {
+    let (_, group) = json(s.get(&format!("/Groups/{gid}")));
+    group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|v| v["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
