@@ -1,0 +1,113 @@
+//! The wit-bindgen adapter: WIT exports call the plain-Rust SCIM core, and the core's
+//! [`Store`](crate::store::Store) is the host's `store` import. `handler` serves HTTP,
+//! `operator` what the CLI and admin API need.
+
+mod handler;
+mod operator;
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "scim-plugin",
+    });
+}
+
+use bindings::scimlet::scim::{log, store as host, types};
+
+use crate::error::ScimError;
+use crate::service::Service;
+use crate::store::{Check, Entry, Scan, Store, StoreError, Write};
+
+pub(crate) struct Component;
+
+// A warm instance serves request after request from one heap: talc allocates and frees faster
+// than the standard library's dlmalloc on wasm (the boundary bench's profile spent a fifth of
+// the guest's time in dlmalloc/dlfree).
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+bindings::export!(Component with_types_in bindings);
+
+/// The host's tenant-scoped store.
+pub(crate) struct HostStore;
+
+fn from_host(e: host::StoreError) -> StoreError {
+    match e {
+        host::StoreError::Conflict => StoreError::Conflict,
+        host::StoreError::Unavailable(m) => StoreError::Unavailable(m),
+        host::StoreError::Invalid(m) => StoreError::Invalid(m),
+    }
+}
+
+fn entry(e: host::Entry) -> Entry {
+    Entry {
+        key: e.key,
+        value: e.value,
+        version: e.version,
+    }
+}
+
+impl Store for HostStore {
+    fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        host::get(key).map(|e| e.map(entry)).map_err(from_host)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError> {
+        host::get_many(keys)
+            .map(|v| v.into_iter().map(|e| e.map(entry)).collect())
+            .map_err(from_host)
+    }
+    fn scan(&self, s: &Scan) -> Result<Vec<Entry>, StoreError> {
+        host::scan(&s.start, &s.end, s.skip, s.limit, s.descending, s.keys_only)
+            .map(|v| v.into_iter().map(entry).collect())
+            .map_err(from_host)
+    }
+    fn count(&self, start: &str, end: &str) -> Result<u64, StoreError> {
+        host::count(start, end).map_err(from_host)
+    }
+    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
+        let checks: Vec<host::Check> = checks
+            .iter()
+            .map(|c| host::Check {
+                key: c.key.clone(),
+                version: c.version,
+            })
+            .collect();
+        let writes: Vec<host::Write> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Put(k, v) => host::Write::Put((k.clone(), v.clone())),
+                Write::Delete(k) => host::Write::Delete(k.clone()),
+            })
+            .collect();
+        host::commit(&checks, &writes).map_err(from_host)
+    }
+}
+
+pub(crate) fn wit_error(e: ScimError) -> types::ScimError {
+    if e.status >= 500 {
+        log::emit(log::Level::Warn, &e.to_string());
+    }
+    types::ScimError {
+        status: e.status,
+        scim_type: e.scim_type.map(|t| t.as_str().to_string()),
+        detail: e.detail,
+    }
+}
+
+pub(crate) fn forward_diagnostics() {
+    crate::diag::install(|level, message| {
+        let level = match level {
+            crate::diag::Level::Debug => log::Level::Debug,
+            crate::diag::Level::Info => log::Level::Info,
+            crate::diag::Level::Warn => log::Level::Warn,
+        };
+        log::emit(level, message);
+    });
+}
+
+pub(crate) fn service(ctx: &types::Context) -> Result<Service<'static>, types::ScimError> {
+    forward_diagnostics();
+    static STORE: HostStore = HostStore;
+    Service::new(&STORE, &ctx.base_url, &ctx.policy).map_err(wit_error)
+}
+
