@@ -13,10 +13,16 @@ use scimlet::{tenants, ScimService, ServiceConfig};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let backend = Arc::new(MemoryBackend::new());
-    let (_, token) = tenants::create(backend.as_ref(), "acme", "writer", Some("Everyone"))?;
+    let runtime = Runtime::new(EMBEDDED_COMPONENT, None, Limits::default())?;
+    let (_, token) = tenants::create(
+        backend.as_ref(),
+        &runtime,
+        "acme",
+        "writer",
+        Some("Everyone"),
+    )?;
     println!("tenant 'acme' token: {}", token.token);
 
-    let runtime = Runtime::new(EMBEDDED_COMPONENT, None, Limits::default())?;
     let scim = ScimService::new(runtime, backend, ServiceConfig::default());
 
     let app = axum::Router::new()

@@ -18,21 +18,25 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::runtime::Runtime;
 use crate::store::{Backend, Tenant};
 use crate::tenants::{self, TenantError, TenantView};
 
 #[derive(Clone)]
 struct AdminState {
     backend: Arc<dyn Backend>,
+    /// The SCIM component: policies are checked and rendered by it.
+    runtime: Runtime,
     /// SHA-256 of the admin token: comparing digests keeps the comparison constant-time even
     /// when the lengths differ.
     token_digest: [u8; 32],
 }
 
 /// The admin routes under `/admin`, every one of them (and unknown paths) behind the token.
-pub fn router(backend: Arc<dyn Backend>, admin_token: &str) -> Router {
+pub fn router(backend: Arc<dyn Backend>, runtime: Runtime, admin_token: &str) -> Router {
     let state = AdminState {
         backend,
+        runtime,
         token_digest: Sha256::digest(admin_token.trim().as_bytes()).into(),
     };
     Router::new()
@@ -73,6 +77,7 @@ impl From<TenantError> for ApiError {
             TenantError::AlreadyExists(_) => StatusCode::CONFLICT,
             TenantError::Invalid(_) | TenantError::InvalidPolicy(_) => StatusCode::BAD_REQUEST,
             TenantError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TenantError::Component(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }
@@ -129,10 +134,10 @@ async fn log_request(req: Request, next: Next) -> Response {
 async fn blocking<T, F>(state: &AdminState, op: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Backend) -> Result<T, TenantError> + Send + 'static,
+    F: FnOnce(&dyn Backend, &Runtime) -> Result<T, TenantError> + Send + 'static,
 {
-    let backend = state.backend.clone();
-    tokio::task::spawn_blocking(move || op(backend.as_ref()))
+    let (backend, runtime) = (state.backend.clone(), state.runtime.clone());
+    tokio::task::spawn_blocking(move || op(backend.as_ref(), &runtime))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the operation failed"))?
         .map_err(ApiError::from)
@@ -148,16 +153,16 @@ fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 }
 
 /// A tenant with its effective policy and the keys stored for it.
-fn tenant_detail(tenant: &Tenant) -> Result<Value, TenantError> {
-    let effective = tenants::effective_policy(tenant)?;
+fn tenant_detail(runtime: &Runtime, tenant: &Tenant) -> Result<Value, TenantError> {
+    let effective = tenants::effective_policy(runtime, tenant)?;
     let mut detail = serde_json::to_value(TenantView::from(tenant)).unwrap_or_default();
-    detail["policy"] = serde_json::to_value(effective).unwrap_or_default();
+    detail["policy"] = effective;
     detail["overrides"] = tenant.policy.clone();
     Ok(detail)
 }
 
 async fn list_tenants(State(state): State<AdminState>) -> ApiResult {
-    let tenants = blocking(&state, |b| {
+    let tenants = blocking(&state, |b, _| {
         let all = b.tenants()?;
         Ok(all.iter().map(TenantView::from).collect::<Vec<_>>())
     })
@@ -180,8 +185,8 @@ fn standard() -> String {
 
 async fn create_tenant(State(state): State<AdminState>, body: Bytes) -> ApiResult {
     let req: CreateTenant = parse_body(&body)?;
-    let (tenant, token) = blocking(&state, move |b| {
-        tenants::create(b, &req.name, &req.profile, req.default_team.as_deref())
+    let (tenant, token) = blocking(&state, move |b, rt| {
+        tenants::create(b, rt, &req.name, &req.profile, req.default_team.as_deref())
     })
     .await?;
     let location = format!("/admin/tenants/{}", tenant.id);
@@ -195,7 +200,7 @@ async fn create_tenant(State(state): State<AdminState>, body: Bytes) -> ApiResul
 }
 
 async fn show_tenant(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
-    let detail = blocking(&state, move |b| tenant_detail(&tenants::find(b, &name)?)).await?;
+    let detail = blocking(&state, move |b, rt| tenant_detail(rt, &tenants::find(b, &name)?)).await?;
     Ok(Json(detail).into_response())
 }
 
@@ -205,17 +210,17 @@ async fn set_policy(
     body: Bytes,
 ) -> ApiResult {
     let changes: Map<String, Value> = parse_body(&body)?;
-    let detail = blocking(&state, move |b| {
+    let detail = blocking(&state, move |b, rt| {
         let tenant = tenants::find(b, &name)?;
-        tenants::set_policy(b, &tenant, changes)?;
-        tenant_detail(&tenants::find(b, &tenant.id)?)
+        tenants::set_policy(b, rt, &tenant, changes)?;
+        tenant_detail(rt, &tenants::find(b, &tenant.id)?)
     })
     .await?;
     Ok(Json(detail).into_response())
 }
 
 async fn list_tokens(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
-    let tokens = blocking(&state, move |b| {
+    let tokens = blocking(&state, move |b, _| {
         tenants::tokens(b, &tenants::find(b, &name)?)
     })
     .await?;
@@ -223,7 +228,7 @@ async fn list_tokens(State(state): State<AdminState>, Path(name): Path<String>) 
 }
 
 async fn add_token(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
-    let token = blocking(&state, move |b| {
+    let token = blocking(&state, move |b, _| {
         tenants::issue_token(b, &tenants::find(b, &name)?.id)
     })
     .await?;
@@ -234,7 +239,7 @@ async fn revoke_token(
     State(state): State<AdminState>,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult {
-    blocking(&state, move |b| {
+    blocking(&state, move |b, _| {
         tenants::revoke_token(b, &tenants::find(b, &name)?, &id)
     })
     .await?;

@@ -12,6 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::store::{Backend, Scan, StoreError, Write};
 
@@ -158,7 +160,7 @@ impl Writer {
             // Time first so that keys sort by time; the sequence keeps equal times distinct.
             let key = format!("{PREFIX}{micros:020}-{:08}", self.seq % 100_000_000);
             let value = json!({
-                "time": scimlet_guest::clock::rfc3339_micros(micros),
+                "time": rfc3339_micros(micros),
                 "requestId": r.request_id,
                 "userAgent": r.user_agent,
                 "method": r.method,
@@ -246,6 +248,12 @@ pub fn read(
         .collect())
 }
 
+/// Microseconds since the epoch as RFC 3339, UTC (`1970-01-02T00:00:00.000001Z`).
+fn rfc3339_micros(micros: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros);
+    humantime::format_rfc3339_micros(at).to_string()
+}
+
 /// Parses `--since`: an RFC 3339 time, or a duration back from now (`90s`, `15m`, `2h`, `7d`).
 pub fn parse_since(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -255,12 +263,9 @@ pub fn parse_since(text: &str) -> Result<u64, String> {
             return Ok(now_micros().saturating_sub(n * secs * 1_000_000));
         }
     }
-    scimlet_guest::clock::parse_rfc3339(t)
-        .and_then(|(secs, nanos)| {
-            u64::try_from(secs)
-                .ok()
-                .map(|s| s * 1_000_000 + u64::from(nanos / 1000))
-        })
+    OffsetDateTime::parse(t, &Rfc3339)
+        .ok()
+        .and_then(|at| u64::try_from(at.unix_timestamp_nanos() / 1000).ok())
         .ok_or_else(|| {
             format!("'{text}' is neither a time like 2026-11-28T10:00:00Z nor a duration like 2h")
         })
@@ -321,7 +326,7 @@ mod tests {
     fn since_takes_times_and_durations() {
         assert_eq!(parse_since("1970-01-02T00:00:00Z").unwrap(), 86_400_000_000);
         assert_eq!(
-            scimlet_guest::clock::rfc3339_micros(86_400_000_001),
+            rfc3339_micros(86_400_000_001),
             "1970-01-02T00:00:00.000001Z"
         );
         let two_hours = parse_since("2h").unwrap();

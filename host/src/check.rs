@@ -1,14 +1,13 @@
-//! `scimlet check`: verifies every tenant's store invariants with the guest's own checker
-//! ([`scimlet_guest::check`]), linked natively over the same tenant-scoped storage the
-//! component gets.
+//! `scimlet check`: verifies every tenant's store invariants with the component's own checker
+//! (`operator.check`), run over the same tenant-scoped storage the component serves from.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use scimlet::native::TenantStore;
+use scimlet::runtime::{GuestFault, Runtime};
 use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, StoreError, Tenant};
-use scimlet_guest::check::{verify, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -16,21 +15,23 @@ pub enum CheckError {
     NoStore(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the check could not run: {0}")]
+    Component(#[from] GuestFault),
     #[error("store invariants do not hold: {problems} problem(s) in {tenants} tenant(s)")]
     Failed { tenants: usize, problems: usize },
 }
 
 /// Checks every tenant of the SQLite store in `data`, printing a report; fails if any problem
 /// is found.
-pub fn run(data: &Path) -> Result<(), CheckError> {
+pub fn run(runtime: &Runtime, data: &Path) -> Result<(), CheckError> {
     let db = data.join("scimlet.db");
     if !db.is_file() {
         return Err(CheckError::NoStore(data.to_owned()));
     }
-    let backend = SqliteBackend::open(&db)?;
+    let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&db)?);
     let (mut tenants, mut problems) = (0, 0);
     for tenant in backend.tenants()? {
-        let found = confirmed_problems(&backend, &tenant);
+        let found = confirmed_problems(runtime, &backend, &tenant)?;
         if found.is_empty() {
             println!("tenant '{}' ({}): ok", tenant.name, tenant.id);
             continue;
@@ -56,19 +57,15 @@ pub fn run(data: &Path) -> Result<(), CheckError> {
 /// The problems one pass finds that a second pass finds again. A running server may commit
 /// between the checker's scans (they are not one snapshot), which can look like a problem once;
 /// a real inconsistency is still there on the second look.
-fn confirmed_problems(backend: &dyn Backend, tenant: &Tenant) -> Vec<Problem> {
-    let store = TenantStore::new(backend, tenant);
-    let policy = tenant.policy.to_string();
-    let first = verify(&store, &policy);
+fn confirmed_problems(
+    runtime: &Runtime,
+    backend: &Arc<dyn Backend>,
+    tenant: &Tenant,
+) -> Result<Vec<String>, GuestFault> {
+    let first = runtime.check(backend, tenant)?;
     if first.is_empty() {
-        return first;
+        return Ok(first);
     }
-    let again: BTreeSet<String> = verify(&store, &policy)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    first
-        .into_iter()
-        .filter(|p| again.contains(&p.to_string()))
-        .collect()
+    let again: BTreeSet<String> = runtime.check(backend, tenant)?.into_iter().collect();
+    Ok(first.into_iter().filter(|p| again.contains(p)).collect())
 }

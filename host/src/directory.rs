@@ -3,13 +3,16 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::bail;
 use clap::Subcommand;
 use scimlet::import::{self, Format};
+use scimlet::runtime::Runtime;
 use scimlet::store::{Backend, Tenant};
-use scimlet::teams;
 
 use crate::data_dir::open;
+use crate::{offline_runtime, ComponentArgs};
 
 #[derive(Subcommand)]
 pub enum TeamCommand {
@@ -21,13 +24,29 @@ pub enum TeamCommand {
         name: String,
         #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
         data: PathBuf,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// List a tenant's teams: name, id, whether an IdP group is linked, member count.
     List {
         tenant: String,
         #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
         data: PathBuf,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
+}
+
+/// The store of `data`, the component, and the tenant named `name` in that store.
+fn open_tenant(
+    data: &Path,
+    component: &ComponentArgs,
+    name: &str,
+) -> anyhow::Result<(Arc<dyn Backend>, Runtime, Tenant)> {
+    let backend: Arc<dyn Backend> = Arc::new(open(data)?);
+    let runtime = offline_runtime(data, component)?;
+    let tenant = tenant(backend.as_ref(), name)?;
+    Ok((backend, runtime, tenant))
 }
 
 fn tenant(backend: &dyn Backend, name: &str) -> anyhow::Result<Tenant> {
@@ -43,20 +62,23 @@ pub fn team(command: TeamCommand) -> anyhow::Result<()> {
             tenant: t,
             name,
             data,
+            component,
         } => {
-            let backend = open(&data)?;
-            let tenant = tenant(&backend, &t)?;
-            let team = teams::create(&backend, &tenant, &name)?;
+            let (backend, runtime, tenant) = open_tenant(&data, &component, &t)?;
+            let team = runtime.create_team(&backend, &tenant, &name)?;
             println!(
                 "Created team '{}' (id {}) in tenant '{}'.",
                 team.name, team.id, tenant.name
             );
         }
-        TeamCommand::List { tenant: t, data } => {
-            let backend = open(&data)?;
-            let tenant = tenant(&backend, &t)?;
+        TeamCommand::List {
+            tenant: t,
+            data,
+            component,
+        } => {
+            let (backend, runtime, tenant) = open_tenant(&data, &component, &t)?;
             println!("{:<32} {:<38} {:<7} MEMBERS", "NAME", "ID", "LINKED");
-            for team in teams::list(&backend, &tenant)? {
+            for team in runtime.list_teams(&backend, &tenant)? {
                 println!(
                     "{:<32} {:<38} {:<7} {}",
                     team.name,
@@ -71,9 +93,13 @@ pub fn team(command: TeamCommand) -> anyhow::Result<()> {
 }
 
 /// `scimlet import TENANT FILE`: exits non-zero if any row failed (after importing the rest).
-pub fn import_file(tenant_name: &str, file: &Path, data: &Path) -> anyhow::Result<()> {
-    let backend = open(data)?;
-    let tenant = tenant(&backend, tenant_name)?;
+pub fn import_file(
+    tenant_name: &str,
+    file: &Path,
+    data: &Path,
+    component: &ComponentArgs,
+) -> anyhow::Result<()> {
+    let (backend, runtime, tenant) = open_tenant(data, component, tenant_name)?;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -83,7 +109,7 @@ pub fn import_file(tenant_name: &str, file: &Path, data: &Path) -> anyhow::Resul
         bar
     });
     let started = std::time::Instant::now();
-    let report = import::import_file(&backend, &tenant, file, |done, total| {
+    let report = import::import_file(&runtime, &backend, &tenant, file, |done, total| {
         if let Some(bar) = &bar {
             bar.set_length(total);
             bar.set_position(done);
@@ -115,13 +141,17 @@ pub fn import_file(tenant_name: &str, file: &Path, data: &Path) -> anyhow::Resul
 }
 
 /// `scimlet export TENANT`: JSON lines (or CSV) on stdout, the format `import` reads.
-pub fn export(tenant_name: &str, csv: bool, data: &Path) -> anyhow::Result<()> {
-    let backend = open(data)?;
-    let tenant = tenant(&backend, tenant_name)?;
+pub fn export(
+    tenant_name: &str,
+    csv: bool,
+    data: &Path,
+    component: &ComponentArgs,
+) -> anyhow::Result<()> {
+    let (backend, runtime, tenant) = open_tenant(data, component, tenant_name)?;
     let format = if csv { Format::Csv } else { Format::JsonLines };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    import::export(&backend, &tenant, format, &mut out)?;
+    import::export(&runtime, &backend, &tenant, format, &mut out)?;
     Ok(())
 }
 

@@ -6,13 +6,19 @@
 //! `externalId`, `active` (`true`/`false`), `role`, `teams` (names separated by `;`), `name`
 //! (a team's name).
 
+//!
+//! The host reads and writes the file formats; what a row means — matching users by userName,
+//! creating teams, roles, memberships — is the component's (`operator.import-rows`,
+//! `operator.export-rows`), so a row is handed over as a JSON object and its outcome comes back.
+
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::sync::Arc;
 
-use scimlet_guest::import::{Outcome, Row, UserRow};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::native::TenantStore;
+use crate::runtime::operator::{OperatorError, RowOutcome};
+use crate::runtime::Runtime;
 use crate::store::{Backend, Tenant};
 
 /// Rows per atomic commit.
@@ -40,6 +46,8 @@ pub enum ImportError {
     Header(String),
     #[error("{0}")]
     Scim(String),
+    #[error(transparent)]
+    Component(#[from] OperatorError),
 }
 
 /// File formats.
@@ -70,35 +78,29 @@ pub struct Report {
 }
 
 impl Report {
-    fn count(&mut self, line: usize, outcome: Outcome) {
+    fn count(&mut self, line: usize, outcome: RowOutcome) {
         match outcome {
-            Outcome::Created => self.created += 1,
-            Outcome::Updated => self.updated += 1,
-            Outcome::Unchanged => self.unchanged += 1,
-            Outcome::Failed(why) => self.failed.push((line, why)),
+            RowOutcome::Created => self.created += 1,
+            RowOutcome::Updated => self.updated += 1,
+            RowOutcome::Unchanged => self.unchanged += 1,
+            RowOutcome::Failed(why) => self.failed.push((line, why)),
         }
     }
 }
 
-/// Parsed rows with their line numbers, plus rows that could not be parsed.
-type Parsed = (Vec<(usize, Row)>, Vec<(usize, String)>);
+/// Rows (JSON object text) with their line numbers, plus lines that could not be read as rows.
+type Parsed = (Vec<(usize, String)>, Vec<(usize, String)>);
 
+/// Each non-blank line is one row; the component says what is wrong with a bad one.
 fn parse_json_lines(reader: impl BufRead) -> Result<Parsed, ImportError> {
-    let (mut rows, mut bad) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| ImportError::Read("input".into(), e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Row::from_json(&v))
-        {
-            Ok(row) => rows.push((i + 1, row)),
-            Err(e) => bad.push((i + 1, e)),
+        if !line.trim().is_empty() {
+            rows.push((i + 1, line));
         }
     }
-    Ok((rows, bad))
+    Ok((rows, Vec::new()))
 }
 
 fn parse_csv(reader: impl std::io::Read) -> Result<Parsed, ImportError> {
@@ -127,7 +129,7 @@ fn parse_csv(reader: impl std::io::Read) -> Result<Parsed, ImportError> {
                 continue;
             }
         };
-        let mut obj = serde_json::Map::new();
+        let mut obj = Map::new();
         for (name, value) in header.iter().zip(record.iter()) {
             let v = match name.as_str() {
                 _ if value.is_empty() => continue,
@@ -158,10 +160,7 @@ fn parse_csv(reader: impl std::io::Read) -> Result<Parsed, ImportError> {
         if obj.is_empty() {
             continue;
         }
-        match Row::from_json(&Value::Object(obj)) {
-            Ok(row) => rows.push((line, row)),
-            Err(e) => bad.push((line, e)),
-        }
+        rows.push((line, Value::Object(obj).to_string()));
     }
     Ok((rows, bad))
 }
@@ -169,7 +168,8 @@ fn parse_csv(reader: impl std::io::Read) -> Result<Parsed, ImportError> {
 /// Imports a file into a tenant, in batches; bad rows are reported with their line numbers and
 /// never stop the run. `progress` is called with (rows done, rows total).
 pub fn import_file(
-    backend: &dyn Backend,
+    runtime: &Runtime,
+    backend: &Arc<dyn Backend>,
     tenant: &Tenant,
     path: &Path,
     mut progress: impl FnMut(u64, u64),
@@ -185,16 +185,11 @@ pub fn import_file(
         failed: bad,
         ..Report::default()
     };
-    let store = TenantStore::new(backend, tenant);
-    let svc = scimlet_guest::service::Service::new(&store, "", &tenant.policy.to_string())
-        .map_err(|e| ImportError::Scim(e.detail))?;
     let total = rows.len() as u64;
     let mut done = 0;
     for chunk in rows.chunks(BATCH) {
-        let batch: Vec<Row> = chunk.iter().map(|(_, r)| r.clone()).collect();
-        let outcomes = svc
-            .import_batch(&batch)
-            .map_err(|e| ImportError::Scim(e.detail))?;
+        let batch: Vec<String> = chunk.iter().map(|(_, r)| r.clone()).collect();
+        let outcomes = runtime.import_rows(backend, tenant, &batch)?;
         for ((line, _), outcome) in chunk.iter().zip(outcomes) {
             report.count(*line, outcome);
         }
@@ -205,81 +200,63 @@ pub fn import_file(
     Ok(report)
 }
 
-/// Writes every team and user of a tenant in the import format.
+/// Writes every team and user of a tenant in the import format, page by page.
 pub fn export(
-    backend: &dyn Backend,
+    runtime: &Runtime,
+    backend: &Arc<dyn Backend>,
     tenant: &Tenant,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), ImportError> {
-    let store = TenantStore::new(backend, tenant);
-    let svc = scimlet_guest::service::Service::new(&store, "", &tenant.policy.to_string())
-        .map_err(|e| ImportError::Scim(e.detail))?;
     let io = |e: std::io::Error| ImportError::Read("output".into(), e);
-    let mut csv = (format == Format::Csv).then(|| csv::Writer::from_writer(Vec::new()));
-    if let Some(w) = &mut csv {
-        w.write_record(COLUMNS)
-            .map_err(|e| ImportError::Scim(e.to_string()))?;
-    }
-    let mut failure: Option<ImportError> = None;
-    svc.export(|row| {
-        let written = match &mut csv {
-            Some(w) => w
-                .write_record(csv_record(&row))
-                .map_err(|e| ImportError::Scim(e.to_string())),
-            None => writeln!(out, "{}", row.to_json()).map_err(io),
-        };
-        if let Err(e) = written {
-            failure.get_or_insert(e);
+    let csv_error = |e: csv::Error| ImportError::Scim(e.to_string());
+    let mut csv = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(COLUMNS).map_err(csv_error)?;
+            Some(w)
         }
-        Ok(())
-    })
-    .map_err(|e| ImportError::Scim(e.detail))?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    if let Some(w) = csv {
-        let bytes = w
-            .into_inner()
-            .map_err(|e| ImportError::Scim(e.to_string()))?;
-        out.write_all(&bytes).map_err(io)?;
+        Format::JsonLines => None,
+    };
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = runtime.export_rows(backend, tenant, cursor.as_deref(), BATCH as u32)?;
+        for row in &page.rows {
+            match &mut csv {
+                Some(w) => w.write_record(csv_record(row)).map_err(csv_error)?,
+                None => writeln!(out, "{row}").map_err(io)?,
+            }
+        }
+        // A page at a time, so the export's memory does not grow with the tenant.
+        if let Some(w) = &mut csv {
+            w.flush().map_err(io)?;
+            out.write_all(w.get_ref()).map_err(io)?;
+            w.get_mut().clear();
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
     }
     Ok(())
 }
 
-fn csv_record(row: &Row) -> Vec<String> {
-    let o = |v: &Option<String>| v.clone().unwrap_or_default();
-    match row {
-        Row::Team { name } => {
-            let mut r = vec![String::new(); COLUMNS.len()];
-            r[0] = "team".into();
-            r[10] = name.clone();
-            r
-        }
-        Row::User(UserRow {
-            user_name,
-            given_name,
-            family_name,
-            display_name,
-            email,
-            external_id,
-            active,
-            role,
-            teams,
-        }) => vec![
-            "user".into(),
-            user_name.clone(),
-            o(given_name),
-            o(family_name),
-            o(display_name),
-            o(email),
-            o(external_id),
-            active.map(|a| a.to_string()).unwrap_or_default(),
-            o(role),
-            teams.join(";"),
-            String::new(),
-        ],
-    }
+/// A row's CSV fields in [`COLUMNS`] order: text as is, booleans as `true`/`false`, lists (the
+/// teams) joined with `;`.
+fn csv_record(row: &Value) -> Vec<String> {
+    COLUMNS
+        .iter()
+        .map(|column| match row.get(*column) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(";"),
+            Some(other) => other.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -289,8 +266,10 @@ mod tests {
 
     #[test]
     fn csv_and_json_lines_import_alike_and_report_bad_lines() {
-        let backend = MemoryBackend::new();
-        let (tenant, _) = crate::tenants::create(&backend, "acme", "writer", None).unwrap();
+        let rt = crate::runtime::test_runtime();
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let (tenant, _) =
+            crate::tenants::create(backend.as_ref(), &rt, "acme", "writer", None).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let csv_path = dir.path().join("people.csv");
         std::fs::write(
@@ -302,7 +281,7 @@ mod tests {
              user,,NoName,,,,,\n",
         )
         .unwrap();
-        let report = import_file(&backend, &tenant, &csv_path, |_, _| {}).unwrap();
+        let report = import_file(&rt, &backend, &tenant, &csv_path, |_, _| {}).unwrap();
         assert_eq!(
             (report.created, report.updated, report.unchanged),
             (2, 0, 0)
@@ -311,14 +290,14 @@ mod tests {
             report.failed.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
             [4, 5]
         );
-        let again = import_file(&backend, &tenant, &csv_path, |_, _| {}).unwrap();
+        let again = import_file(&rt, &backend, &tenant, &csv_path, |_, _| {}).unwrap();
         assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 2));
 
         let mut out = Vec::new();
-        export(&backend, &tenant, Format::JsonLines, &mut out).unwrap();
+        export(&rt, &backend, &tenant, Format::JsonLines, &mut out).unwrap();
         let jsonl = dir.path().join("export.jsonl");
         std::fs::write(&jsonl, &out).unwrap();
-        let back = import_file(&backend, &tenant, &jsonl, |_, _| {}).unwrap();
+        let back = import_file(&rt, &backend, &tenant, &jsonl, |_, _| {}).unwrap();
         assert_eq!((back.created, back.updated, back.failed.len()), (0, 0, 0));
         let text = String::from_utf8(out).unwrap();
         assert!(
@@ -327,10 +306,10 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        export(&backend, &tenant, Format::Csv, &mut out).unwrap();
+        export(&rt, &backend, &tenant, Format::Csv, &mut out).unwrap();
         let csv_back = dir.path().join("export.csv");
         std::fs::write(&csv_back, &out).unwrap();
-        let back = import_file(&backend, &tenant, &csv_back, |_, _| {}).unwrap();
+        let back = import_file(&rt, &backend, &tenant, &csv_back, |_, _| {}).unwrap();
         assert_eq!((back.created, back.updated, back.failed.len()), (0, 0, 0));
     }
 }

@@ -15,15 +15,12 @@
 pub mod admin;
 pub mod audit;
 pub mod config;
-pub mod connections;
+pub mod http;
 pub mod import;
 pub mod metrics;
-pub mod native;
 pub mod private_files;
 pub mod runtime;
-pub mod service;
 pub mod store;
-pub mod teams;
 pub mod tenants;
 
-pub use service::{ScimService, ServiceConfig};
+pub use http::{ScimBody, ScimService, ServiceConfig};

@@ -18,7 +18,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use axum_server::{Control, Handle};
 use clap::{Args, Parser, Subcommand};
 use scimlet::config::{Layer, LogFormat, Settings, StoreKind};
-use scimlet::connections::{ConnectionLimits, LimitedAcceptor};
+use scimlet::http::connections::{ConnectionLimits, LimitedAcceptor};
 use scimlet::metrics::{Metrics, CONTENT_TYPE};
 use scimlet::runtime::{Limits, Runtime, EMBEDDED_COMPONENT};
 use scimlet::store::memory::MemoryBackend;
@@ -55,6 +55,8 @@ enum Command {
     Check {
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// Manage a tenant's teams (created by the product; IdP groups link to them by name).
     Team {
@@ -69,6 +71,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// Export a tenant's users and teams in the import format (JSON lines, or CSV with --csv).
     Export {
@@ -78,6 +82,8 @@ enum Command {
         csv: bool,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// Print a tenant's provisioning log as JSON lines, oldest first.
     Audit {
@@ -103,14 +109,15 @@ enum Command {
 }
 
 #[derive(Args)]
-struct DataArgs {
+pub(crate) struct DataArgs {
     /// Data directory (the SQLite store lives inside).
     #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
 }
 
+/// Which component runs the SCIM rules: every command that needs one takes these.
 #[derive(Args)]
-struct ComponentArgs {
+pub(crate) struct ComponentArgs {
     /// Load this SCIM component instead of the embedded one.
     #[arg(long, env = "SCIMLET_COMPONENT")]
     component: Option<PathBuf>,
@@ -150,14 +157,16 @@ enum TenantCommand {
     /// Create a tenant; prints its bearer token alone on the last line.
     Create {
         name: String,
-        /// Policy profile.
-        #[arg(long, default_value = "standard", value_parser = ["standard", "writer"])]
+        /// Policy profile (the component's: `standard` and `writer` in the embedded one).
+        #[arg(long, default_value = "standard")]
         profile: String,
         /// Team every SCIM-created user joins.
         #[arg(long)]
         default_team: Option<String>,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// List tenants.
     List {
@@ -170,6 +179,8 @@ enum TenantCommand {
         tenant: String,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// Set one policy key; VALUE is JSON if it parses (500, true, ["a","b"]), else a string.
     Set {
@@ -179,6 +190,8 @@ enum TenantCommand {
         value: String,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// Manage a tenant's bearer tokens.
     Token {
@@ -237,11 +250,22 @@ fn main() -> anyhow::Result<()> {
             limit,
             data,
         } => directory::audit(&tenant, since.as_deref(), limit, &data.data),
-        Command::Import { tenant, file, data } => {
-            directory::import_file(&tenant, &file, &data.data)
+        Command::Import {
+            tenant,
+            file,
+            data,
+            component,
+        } => directory::import_file(&tenant, &file, &data.data, &component),
+        Command::Export {
+            tenant,
+            csv,
+            data,
+            component,
+        } => directory::export(&tenant, csv, &data.data, &component),
+        Command::Check { data, component } => {
+            let runtime = offline_runtime(&data.data, &component)?;
+            Ok(check::run(&runtime, &data.data)?)
         }
-        Command::Export { tenant, csv, data } => directory::export(&tenant, csv, &data.data),
-        Command::Check { data } => Ok(check::run(&data.data)?),
         Command::Precompile { data, component } => {
             let started = std::time::Instant::now();
             let cache = component
@@ -272,6 +296,13 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// The component for a command other than `serve`, with [`Limits::offline`]; call it after the
+/// data directory is opened (the compiled component is cached inside).
+pub(crate) fn offline_runtime(data: &Path, args: &ComponentArgs) -> anyhow::Result<Runtime> {
+    let cache = args.cache_dir.clone().unwrap_or_else(|| data.join("cache"));
+    load_runtime(args.component.as_deref(), &cache, Limits::offline())
 }
 
 fn load_runtime(component: Option<&Path>, cache: &Path, limits: Limits) -> anyhow::Result<Runtime> {
@@ -319,7 +350,6 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         StoreKind::Sqlite => Arc::new(data_dir::open(&settings.data)?),
         StoreKind::Memory => Arc::new(MemoryBackend::new()),
     };
-    ensure_default_tenant(backend.as_ref())?;
     let limits = Limits {
         memory_bytes: settings.guest_memory_mib << 20,
         cpu_deadline: Duration::from_millis(settings.guest_deadline_ms),
@@ -327,8 +357,10 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         ..Limits::default()
     };
     let runtime = load_runtime(settings.component.as_deref(), &settings.cache_dir, limits)?;
+    ensure_default_tenant(backend.as_ref(), &runtime)?;
     let config = ServiceConfig {
         max_body_bytes: settings.max_body_bytes,
+        max_large_body_bytes: settings.max_large_body_bytes,
         max_concurrency: settings.max_concurrency,
         public_url: settings.public_url.clone(),
         https: settings.tls_cert.is_some(),
@@ -365,7 +397,8 @@ async fn run_listeners(
     let mut servers = tokio::task::JoinSet::new();
     if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
         let listener = bind(addr)?;
-        let app = admin::router(backend, token).route("/metrics", metrics_route(scim.metrics()));
+        let app = admin::router(backend, scim.runtime().clone(), token)
+            .route("/metrics", metrics_route(scim.metrics()));
         println!(
             "scimlet admin API at {scheme}://{}/admin",
             listener.local_addr()?
@@ -457,11 +490,11 @@ fn metrics_route(metrics: &Metrics) -> axum::routing::MethodRouter {
 }
 
 /// On first start with an empty store, creates tenant `default` and prints its token once.
-fn ensure_default_tenant(backend: &dyn Backend) -> anyhow::Result<()> {
+fn ensure_default_tenant(backend: &dyn Backend, runtime: &Runtime) -> anyhow::Result<()> {
     if !backend.tenants()?.is_empty() {
         return Ok(());
     }
-    let (tenant, token) = tenants::create(backend, "default", "standard", None)?;
+    let (tenant, token) = tenants::create(backend, runtime, "default", "standard", None)?;
     println!(
         "Created tenant '{}'. Its bearer token (shown only now; keep it secret):",
         tenant.name
@@ -494,10 +527,12 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             profile,
             default_team,
             data,
+            component,
         } => {
             let backend = data_dir::open(&data.data)?;
+            let runtime = offline_runtime(&data.data, &component)?;
             let (tenant, token) =
-                tenants::create(&backend, &name, &profile, default_team.as_deref())?;
+                tenants::create(&backend, &runtime, &name, &profile, default_team.as_deref())?;
             println!(
                 "Created tenant '{}' (id {}, profile {profile}). Bearer token:",
                 tenant.name, tenant.id
@@ -515,9 +550,14 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        TenantCommand::Show { tenant, data } => {
+        TenantCommand::Show {
+            tenant,
+            data,
+            component,
+        } => {
             let backend = data_dir::open(&data.data)?;
-            let policy = tenants::effective_policy(&tenants::find(&backend, &tenant)?)?;
+            let runtime = offline_runtime(&data.data, &component)?;
+            let policy = tenants::effective_policy(&runtime, &tenants::find(&backend, &tenant)?)?;
             println!("{}", serde_json::to_string_pretty(&policy)?);
         }
         TenantCommand::Set {
@@ -525,12 +565,14 @@ fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             key,
             value,
             data,
+            component,
         } => {
             let backend = data_dir::open(&data.data)?;
+            let runtime = offline_runtime(&data.data, &component)?;
             let found = tenants::find(&backend, &tenant)?;
             let value = tenants::parse_value(&value);
             let changes = serde_json::Map::from_iter([(key.clone(), value.clone())]);
-            tenants::set_policy(&backend, &found, changes)
+            tenants::set_policy(&backend, &runtime, &found, changes)
                 .with_context(|| format!("{key} was not changed"))?;
             println!("Set {key} = {value} for tenant '{}'.", found.name);
         }

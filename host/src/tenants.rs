@@ -1,14 +1,12 @@
 //! Tenant administration shared by the CLI and the admin API: tenants, their bearer tokens and
 //! their policy. Blocking (it calls the [`Backend`]).
 
-use scimlet_guest::policy::Policy;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::runtime::operator::OperatorError;
+use crate::runtime::Runtime;
 use crate::store::{generate_token, hash_token, Backend, StoreError, Tenant, TokenInfo};
-
-/// Tenant profiles (see the guest's policy module for what each sets).
-pub const PROFILES: &[&str] = &["standard", "writer"];
 
 /// Why a tenant operation failed; the messages are meant for operators.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +23,19 @@ pub enum TenantError {
     InvalidPolicy(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Component(String),
+}
+
+impl From<OperatorError> for TenantError {
+    fn from(e: OperatorError) -> Self {
+        match e {
+            OperatorError::Refused { status, detail } if status < 500 => {
+                TenantError::InvalidPolicy(detail)
+            }
+            other => TenantError::Component(other.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for TenantError {
@@ -85,23 +96,19 @@ impl From<&TokenInfo> for TokenView {
 }
 
 /// Creates a tenant with a profile and returns it with its first bearer token (shown once).
+/// The component checks the profile and the policy.
 pub fn create(
     backend: &dyn Backend,
+    runtime: &Runtime,
     name: &str,
     profile: &str,
     default_team: Option<&str>,
 ) -> Result<(Tenant, IssuedToken), TenantError> {
-    if !PROFILES.contains(&profile) {
-        return Err(TenantError::Invalid(format!(
-            "unknown profile '{profile}' (expected one of: {})",
-            PROFILES.join(", ")
-        )));
-    }
     let mut policy = json!({"profile": profile});
     if let Some(team) = default_team {
         policy["default-team"] = Value::from(team);
     }
-    validate_policy(&policy)?;
+    runtime.effective_policy(&policy)?;
     let tenant = backend.create_tenant(name, policy).map_err(|e| match e {
         StoreError::AlreadyExists(_) => TenantError::AlreadyExists(name.to_string()),
         other => other.into(),
@@ -147,33 +154,27 @@ pub fn revoke_token(
 }
 
 /// The tenant's effective policy: its profile's defaults overlaid with its stored keys.
-pub fn effective_policy(tenant: &Tenant) -> Result<Policy, TenantError> {
-    validate_policy(&tenant.policy)
+pub fn effective_policy(runtime: &Runtime, tenant: &Tenant) -> Result<Value, TenantError> {
+    Ok(runtime.effective_policy(&tenant.policy)?)
 }
 
-/// Sets policy keys after checking the result with the guest's own parser, so that a stored
-/// policy is always one the guest accepts. Answers the new effective policy.
+/// Sets policy keys after checking the result with the component, so that a stored policy is
+/// always one the component accepts. Answers the new effective policy.
 pub fn set_policy(
     backend: &dyn Backend,
+    runtime: &Runtime,
     tenant: &Tenant,
     changes: Map<String, Value>,
-) -> Result<Policy, TenantError> {
+) -> Result<Value, TenantError> {
     let mut policy = match &tenant.policy {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
     policy.extend(changes);
     let policy = Value::Object(policy);
-    let effective = validate_policy(&policy)?;
+    let effective = runtime.effective_policy(&policy)?;
     backend.set_policy(&tenant.id, policy)?;
     Ok(effective)
-}
-
-fn validate_policy(policy: &Value) -> Result<Policy, TenantError> {
-    Policy::from_json(&policy.to_string()).map_err(|e| {
-        let detail = e.detail.strip_prefix("tenant policy is invalid: ");
-        TenantError::InvalidPolicy(detail.unwrap_or(&e.detail).to_string())
-    })
 }
 
 /// A policy value from the command line: JSON if it parses (`500`, `true`, `["a","b"]`), else
@@ -203,6 +204,7 @@ mod tests {
     use super::*;
     use crate::store::memory::MemoryBackend;
 
+
     #[test]
     fn values_are_json_when_they_parse_and_strings_otherwise() {
         assert_eq!(parse_value("500"), json!(500));
@@ -215,30 +217,36 @@ mod tests {
     #[test]
     fn invalid_policies_are_never_stored() {
         let backend = MemoryBackend::new();
-        let (tenant, _) = create(&backend, "acme", "standard", None).unwrap();
+        let rt = crate::runtime::test_runtime();
+        let (tenant, _) = create(&backend, &rt, "acme", "standard", None).unwrap();
         let mut bad = Map::new();
         bad.insert("max-page-size".into(), json!("lots"));
         assert!(matches!(
-            set_policy(&backend, &tenant, bad),
+            set_policy(&backend, &rt, &tenant, bad),
             Err(TenantError::InvalidPolicy(_))
         ));
         let mut unknown = Map::new();
         unknown.insert("no-such-key".into(), json!(1));
-        assert!(set_policy(&backend, &tenant, unknown).is_err());
+        assert!(set_policy(&backend, &rt, &tenant, unknown).is_err());
         assert_eq!(find(&backend, "acme").unwrap().policy, tenant.policy);
 
         let mut good = Map::new();
         good.insert("max-page-size".into(), json!(500));
-        let effective = set_policy(&backend, &tenant, good).unwrap();
-        assert_eq!(effective.max_page_size, 500);
+        let effective = set_policy(&backend, &rt, &tenant, good).unwrap();
+        assert_eq!(effective["max-page-size"], 500);
         let stored = find(&backend, &tenant.id).unwrap();
-        assert_eq!(effective_policy(&stored).unwrap().max_page_size, 500);
+        assert_eq!(effective_policy(&rt, &stored).unwrap()["max-page-size"], 500);
+        assert!(matches!(
+            create(&backend, &rt, "other", "no-such-profile", None),
+            Err(TenantError::InvalidPolicy(why)) if why.contains("writer")
+        ));
     }
 
     #[test]
     fn tokens_are_listed_without_their_secret_and_revoked_by_id() {
         let backend = MemoryBackend::new();
-        let (tenant, first) = create(&backend, "acme", "writer", Some("Staff")).unwrap();
+        let rt = crate::runtime::test_runtime();
+        let (tenant, first) = create(&backend, &rt, "acme", "writer", Some("Staff")).unwrap();
         let second = issue_token(&backend, &tenant.id).unwrap();
         revoke_token(&backend, &tenant, &first.id).unwrap();
         let listed = tokens(&backend, &tenant).unwrap();
@@ -250,13 +258,13 @@ mod tests {
             Err(TenantError::NoSuchToken { .. })
         ));
         assert!(matches!(
-            create(&backend, "acme", "standard", None),
+            create(&backend, &rt, "acme", "standard", None),
             Err(TenantError::AlreadyExists(_))
         ));
         assert_eq!(profile_of(&tenant), "writer");
         assert_eq!(
-            effective_policy(&tenant).unwrap().default_team.as_deref(),
-            Some("Staff")
+            effective_policy(&rt, &tenant).unwrap()["default-team"],
+            "Staff"
         );
     }
 

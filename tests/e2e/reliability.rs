@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread;
@@ -15,7 +14,7 @@ use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, Write as StoreWrite};
 use serde_json::{json, Value};
 
-use crate::support::{assert_scim_error, cli, fault_component, json, Server, BIN, SCIM_JSON};
+use crate::support::{assert_scim_error, cli, fault_component, json, scimlet, Server, BIN, SCIM_JSON};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -28,7 +27,7 @@ fn start(extra: &[&str]) -> (Server, PathBuf) {
 
 /// Runs `scimlet check` on the live server's store and asserts it is clean.
 fn assert_store_clean(data: &Path) {
-    let out = Command::new(BIN)
+    let out = scimlet()
         .args(["check", "--data"])
         .arg(data)
         .output()
@@ -58,7 +57,7 @@ fn scimlet_check_names_what_is_broken_and_exits_non_zero() {
     backend
         .commit(&tenant.id, &[], &[StoreWrite::Delete(key)])
         .unwrap();
-    let out = Command::new(BIN)
+    let out = scimlet()
         .args(["check", "--data"])
         .arg(&data)
         .output()
@@ -590,7 +589,7 @@ fn guest_faults_fail_their_own_requests_while_another_tenant_is_served() {
     assert_eq!(status, 200);
     assert_eq!(list["totalResults"].as_u64(), Some(count as u64));
     create_user(&s, "after-faults");
-    let out = Command::new(BIN)
+    let out = scimlet()
         .args(["check", "--data", dir])
         .output()
         .unwrap();

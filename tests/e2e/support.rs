@@ -43,6 +43,14 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("cwasm-cache")
 }
 
+/// The `scimlet` binary, sharing the tests' compiled-component cache (every command that needs
+/// SCIM rules loads the component).
+pub fn scimlet() -> Command {
+    let mut command = Command::new(BIN);
+    command.env("SCIMLET_CACHE_DIR", cache_dir());
+    command
+}
+
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("temp dir");
@@ -202,7 +210,7 @@ impl Drop for Server {
 
 /// Runs the CLI and returns stdout.
 pub fn cli(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().expect("run scimlet");
+    let out = scimlet().args(args).output().expect("run scimlet");
     assert!(
         out.status.success(),
         "scimlet {args:?} failed: {}",
@@ -213,7 +221,7 @@ pub fn cli(args: &[&str]) -> String {
 
 /// Runs the CLI and returns its output, successful or not.
 pub fn cli_output(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run scimlet")
+    scimlet().args(args).output().expect("run scimlet")
 }
 
 /// Status and JSON body of a response, asserting the SCIM media type when there is a body.

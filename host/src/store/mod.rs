@@ -8,6 +8,7 @@
 pub mod memory;
 mod positions;
 pub mod sqlite;
+mod tenant_view;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,44 +16,11 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// A stored entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub key: String,
-    /// Empty when the read asked for keys only.
-    pub value: Vec<u8>,
-    /// Sequence number of the commit that last wrote the key (> 0).
-    pub version: u64,
-}
+/// The key-value types are the store contract's, shared with the guest: one definition.
+pub use scimlet_store::{Check, Entry, Scan, Write};
+pub use tenant_view::TenantStore;
 
-/// An optimistic check evaluated inside a commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub key: String,
-    /// The version the key must still have, or `None` if it must still be absent.
-    pub version: Option<u64>,
-}
-
-/// One write of a commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    Put(String, Vec<u8>),
-    /// Removing an absent key is not an error.
-    Delete(String),
-}
-
-/// A range read over `start <= key < end`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scan {
-    pub start: String,
-    pub end: String,
-    pub skip: u64,
-    pub limit: u32,
-    pub descending: bool,
-    pub keys_only: bool,
-}
-
-/// Why a store call failed.
+/// Why a backend call failed: the contract's key-value failures, plus the registry's own.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("conflict")]
@@ -322,15 +290,9 @@ pub(crate) mod conformance {
     }
 
     pub(crate) fn run_all(b: &dyn Backend) {
-        // The key-value contract, as one tenant sees it through the adapter the guest's code
-        // runs on natively: the same cases the guest's test store runs.
-        let tenant = Tenant {
-            id: T.into(),
-            name: "conformance".into(),
-            policy: json!({}),
-            created_at: 0,
-        };
-        scimlet_guest::store::conformance::run_all(&crate::native::TenantStore::new(b, &tenant));
+        // The key-value contract, as one tenant sees it through the adapter the component's
+        // `store` import runs on: the same cases the guest's test store runs.
+        scimlet_store::conformance::run_all(&TenantStore::new(b, T));
         sequence_is_global(b);
         tenant_isolation(b);
         tenant_registry(b);

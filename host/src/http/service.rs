@@ -17,14 +17,16 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::header::HeaderName;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use rand::Rng;
-use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+use super::body::{BodyError, ScimBody};
 use crate::audit::{AuditLog, Record as AuditRecord};
 use crate::metrics::{Metrics, Resource};
-use crate::runtime::{GuestContext, GuestRequest, Runtime};
+use crate::runtime::{
+    BodyStream, GuestContext, GuestRequest, Handled, HostFailure, Runtime, StreamFailure,
+};
 use crate::store::{hash_token, Backend, Tenant};
 
 /// The request id header: taken from the client when sane, else generated; always echoed.
@@ -35,8 +37,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct ServiceConfig {
     /// Path prefix of the SCIM API (`/scim/v2`).
     pub base_path: String,
-    /// Largest request body accepted (413 beyond).
+    /// Largest request body accepted (413 beyond), except on the component's large-body routes.
     pub max_body_bytes: usize,
+    /// Largest request body accepted on the routes the component declares large
+    /// (`PUT /Groups/{id}`, which carries every member): 16 MiB, about 230 000 members.
+    pub max_large_body_bytes: usize,
     /// Requests served at once; more get 503 with `Retry-After` instead of queueing.
     pub max_concurrency: usize,
     /// Public base URL (scheme and authority) used in `Location`; derived from `Host` if unset.
@@ -61,6 +66,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             base_path: "/scim/v2".into(),
             max_body_bytes: 1 << 20,
+            max_large_body_bytes: 16 << 20,
             max_concurrency: 64,
             public_url: None,
             https: false,
@@ -89,9 +95,6 @@ struct Inner {
     audit: Option<AuditLog>,
 }
 
-/// The response body type.
-pub type ScimBody = Full<Bytes>;
-
 impl ScimService {
     /// A service counting its requests in the runtime's [`Metrics`].
     pub fn new(runtime: Runtime, backend: Arc<dyn Backend>, config: ServiceConfig) -> ScimService {
@@ -118,8 +121,33 @@ impl ScimService {
         }
     }
 
+    /// The storage backend requests are served from.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.inner.backend
+    }
+
+    /// The component requests run in.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The component's response for a failure the host detected.
+    fn page(&self, failure: HostFailure) -> Response<ScimBody> {
+        let page = self.inner.runtime.error_page(failure);
+        let mut resp = Response::new(ScimBody::full(page.body.clone()));
+        *resp.status_mut() =
+            StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        append_headers(&mut resp, page.headers.iter().cloned());
+        resp
+    }
+
+    /// A failure page telling the client when to retry (whole seconds, at least one).
+    fn retry_later(&self, failure: HostFailure, after: Duration) -> Response<ScimBody> {
+        let mut resp = self.page(failure);
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        resp
     }
 
     /// Waits until every provisioning record so far is stored (tests, shutdown).
@@ -129,6 +157,7 @@ impl ScimService {
         }
     }
 
+    /// The metrics requests are counted in.
     pub fn metrics(&self) -> &Metrics {
         self.inner.runtime.metrics()
     }
@@ -188,49 +217,37 @@ impl ScimService {
     {
         let inner = &self.inner;
         let Some(rel_path) = strip_base(req.uri().path(), &inner.config.base_path) else {
-            return error(StatusCode::NOT_FOUND, None, "not a SCIM endpoint");
+            return self.page(HostFailure::NotAnEndpoint);
         };
         let rel_path = rel_path.to_string();
         let token = bearer_token(req.headers()).map(str::to_string);
         let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
-            return retry_later(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is at capacity; retry shortly",
-                Duration::from_secs(1),
-            );
+            return self.retry_later(HostFailure::AtCapacity, Duration::from_secs(1));
         };
         let base_url = self.base_url(&req);
         let (parts, body) = req.into_parts();
+        let limit = if inner
+            .runtime
+            .takes_large_body(parts.method.as_str(), &rel_path)
+        {
+            inner.config.max_large_body_bytes
+        } else {
+            inner.config.max_body_bytes
+        };
         // A client that sends its headers and then trickles (or withholds) its body must not
         // hold a slot for longer than a request may take.
-        let collected = tokio::time::timeout(
-            inner.config.request_timeout,
-            Limited::new(body, inner.config.max_body_bytes).collect(),
-        )
-        .await;
+        let collected =
+            tokio::time::timeout(inner.config.request_timeout, Limited::new(body, limit).collect())
+                .await;
         let Ok(collected) = collected else {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                None,
-                "the request body did not arrive in time",
-            );
+            return self.page(HostFailure::BodyTimeout);
         };
         let body = match collected {
             Ok(b) => b.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                let detail = format!(
-                    "the request body exceeds {} bytes",
-                    inner.config.max_body_bytes
-                );
-                return error(StatusCode::PAYLOAD_TOO_LARGE, None, &detail);
+                return self.page(HostFailure::PayloadTooLarge(limit as u64));
             }
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    Some("invalidSyntax"),
-                    "the request body could not be read",
-                )
-            }
+            Err(_) => return self.page(HostFailure::UnreadableBody),
         };
         let headers: Vec<(String, String)> = parts
             .headers
@@ -260,25 +277,18 @@ impl ScimService {
                 None => None,
             };
             // The permits move into the task: a request that timed out keeps its slot until
-            // the guest really stops (at the latest at its CPU deadline).
+            // the guest really stops (at the latest at its CPU deadline); a streamed response
+            // keeps the request slot until its last chunk.
             tokio::task::spawn_blocking(move || {
-                let (_permit, _read_turn) = (permit, read_turn);
-                this.run(token.as_deref(), request, &tenant)
+                let _read_turn = read_turn;
+                this.run(token.as_deref(), request, &tenant, permit)
             })
             .await
         };
         match tokio::time::timeout(inner.config.request_timeout, task).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(_)) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                "the request handler failed",
-            ),
-            Err(_) => retry_later(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the request timed out; retry shortly",
-                Duration::from_secs(1),
-            ),
+            Ok(Err(_)) => self.page(HostFailure::ComponentFailed),
+            Err(_) => self.retry_later(HostFailure::TimedOut, Duration::from_secs(1)),
         }
     }
 
@@ -288,6 +298,7 @@ impl ScimService {
         token: Option<&str>,
         mut request: GuestRequest,
         tenant_name: &OnceLock<String>,
+        permit: OwnedSemaphorePermit,
     ) -> Response<ScimBody> {
         let tenant = match self.authenticate(token) {
             Ok(t) => t,
@@ -315,33 +326,51 @@ impl ScimService {
             .runtime
             .handle(self.inner.backend.clone(), &tenant, request)
         {
-            Ok(mut resp) => {
+            Ok(handled) => {
                 // The guest's provisioning record goes to the audit log, never to the client.
-                let at = resp
-                    .headers
-                    .iter()
-                    .position(|(k, _)| k == scimlet_guest::audit::HEADER);
-                let record = at.map(|i| resp.headers.remove(i).1);
-                if let (Some(log), Some(record)) = (&self.inner.audit, record) {
+                if let (Some(log), Some(record)) = (&self.inner.audit, &handled.audit) {
                     log.record(AuditRecord {
                         tenant_id: tenant.id.clone(),
                         request_id,
                         user_agent,
                         method,
                         path,
-                        status: resp.status,
-                        operation: serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
+                        status: handled.status,
+                        operation: serde_json::from_str(record)
+                            .unwrap_or(serde_json::Value::Null),
                     });
                 }
-                guest_response(resp)
+                self.respond(handled, permit)
             }
             Err(fault) => {
                 tracing::error!(tenant = %tenant.name, "{fault}");
-                let status = StatusCode::from_u16(fault.status())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                error(status, None, &fault.to_string())
+                self.page(fault.failure())
             }
         }
+    }
+
+    /// The HTTP response for the component's answer. A streamed body is pulled by a blocking
+    /// task of its own, which holds the request slot until the last chunk and gives up on a
+    /// client that stops reading for longer than the request timeout.
+    fn respond(&self, mut handled: Handled, permit: OwnedSemaphorePermit) -> Response<ScimBody> {
+        let body = match handled.rest.take() {
+            None => ScimBody::full(std::mem::take(&mut handled.body)),
+            Some(stream) => {
+                let (tx, rx) = mpsc::channel(2);
+                let stall = self.inner.config.request_timeout;
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    pump(stream, &tx, stall, &runtime);
+                });
+                ScimBody::streamed(Bytes::from(std::mem::take(&mut handled.body)), rx)
+            }
+        };
+        let mut out = Response::new(body);
+        *out.status_mut() =
+            StatusCode::from_u16(handled.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        append_headers(&mut out, handled.headers);
+        out
     }
 
     /// A 429 when the tenant has used up its bucket.
@@ -349,37 +378,19 @@ impl ScimService {
         let limiter = self.inner.limiter.as_ref()?;
         let not_until = limiter.check_key(&tenant.id).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        Some(retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many requests for this tenant; retry after the time in Retry-After",
-            wait,
-        ))
+        Some(self.retry_later(HostFailure::RateLimited, wait))
     }
 
     fn authenticate(&self, token: Option<&str>) -> Result<Tenant, Box<Response<ScimBody>>> {
-        let unauthorized = |detail: &str| {
-            let mut resp = error(StatusCode::UNAUTHORIZED, None, detail);
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"scimlet\""),
-            );
-            Box::new(resp)
-        };
         let Some(token) = token else {
-            return Err(unauthorized(
-                "a bearer token is required (Authorization: Bearer <token>)",
-            ));
+            return Err(Box::new(self.page(HostFailure::MissingToken)));
         };
         match self.inner.backend.tenant_for_token(&hash_token(token)) {
             Ok(Some(tenant)) => Ok(tenant),
-            Ok(None) => Err(unauthorized("the bearer token is not valid")),
+            Ok(None) => Err(Box::new(self.page(HostFailure::InvalidToken))),
             Err(e) => {
                 tracing::error!("token lookup failed: {e}");
-                Err(Box::new(error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    None,
-                    "storage unavailable",
-                )))
+                Err(Box::new(self.page(HostFailure::StorageUnavailable)))
             }
         }
     }
@@ -444,47 +455,48 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     HeaderValue::try_from(id).expect("hex is a valid header value")
 }
 
-/// A SCIM error telling the client when to retry (whole seconds, at least one).
-fn retry_later(status: StatusCode, detail: &str, after: Duration) -> Response<ScimBody> {
-    let mut resp = error(status, None, detail);
-    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    resp
+/// Pulls a streamed body's chunks into the response channel until the end, a failure, or a
+/// client that went away (or stopped reading for `stall`); dropping the stream then releases
+/// the component instance.
+fn pump(
+    mut stream: BodyStream,
+    tx: &mpsc::Sender<Result<Bytes, BodyError>>,
+    stall: Duration,
+    runtime: &tokio::runtime::Handle,
+) {
+    loop {
+        let item = match stream.next_chunk() {
+            Ok(Some(chunk)) => Ok(Bytes::from(chunk)),
+            Ok(None) => return,
+            Err(failure) => {
+                if let StreamFailure::Fault(fault) = &failure {
+                    tracing::error!("a streamed response failed: {fault}");
+                } else {
+                    tracing::warn!("{failure}");
+                }
+                Err(BodyError(failure.to_string()))
+            }
+        };
+        let failed = item.is_err();
+        let sent = runtime.block_on(tokio::time::timeout(stall, tx.send(item)));
+        if failed || !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+    }
 }
 
-fn guest_response(resp: crate::runtime::GuestResponse) -> Response<ScimBody> {
-    let mut out = Response::new(Full::new(Bytes::from(resp.body)));
-    *out.status_mut() =
-        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in resp.headers {
+fn append_headers(
+    resp: &mut Response<ScimBody>,
+    headers: impl IntoIterator<Item = (String, String)>,
+) {
+    for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (
             header::HeaderName::try_from(name),
             HeaderValue::try_from(value),
         ) {
-            out.headers_mut().append(n, v);
+            resp.headers_mut().append(n, v);
         }
     }
-    out
-}
-
-/// A SCIM error response made by the host (RFC 7644 §3.12; `status` is a string).
-pub fn error(status: StatusCode, scim_type: Option<&str>, detail: &str) -> Response<ScimBody> {
-    let mut body = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-        "status": status.as_u16().to_string(),
-        "detail": detail,
-    });
-    if let Some(t) = scim_type {
-        body["scimType"] = t.into();
-    }
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/scim+json"),
-    );
-    resp
 }
 
 impl<B> tower::Service<Request<B>> for ScimService
@@ -514,15 +526,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn with_one_read_slot_concurrent_reads_and_a_write_all_complete() {
         let backend: Arc<dyn Backend> = Arc::new(crate::store::memory::MemoryBackend::new());
+        let runtime = crate::runtime::test_runtime();
         let (_, token) =
-            crate::tenants::create(backend.as_ref(), "acme", "standard", None).unwrap();
-        let cache = std::env::temp_dir().join("scimlet-test-cwasm");
-        let runtime = Runtime::new(
-            crate::runtime::EMBEDDED_COMPONENT,
-            Some(&cache),
-            crate::runtime::Limits::default(),
-        )
-        .unwrap();
+            crate::tenants::create(backend.as_ref(), &runtime, "acme", "standard", None)
+                .unwrap();
         let config = ServiceConfig {
             max_concurrent_reads: 1,
             ..ServiceConfig::default()
@@ -534,7 +541,7 @@ mod tests {
                 .uri(path)
                 .header("authorization", format!("Bearer {}", token.token))
                 .header("content-type", "application/scim+json")
-                .body(Full::new(Bytes::from(body.to_string())))
+                .body(http_body_util::Full::new(Bytes::from(body.to_string())))
                 .unwrap();
             let scim = scim.clone();
             tokio::spawn(async move { scim.handle(req).await.status() })
@@ -582,13 +589,16 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
-        let resp = retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            "slow down",
-            Duration::from_millis(1200),
+        let backend: Arc<dyn Backend> = Arc::new(crate::store::memory::MemoryBackend::new());
+        let scim = ScimService::new(
+            crate::runtime::test_runtime(),
+            backend,
+            ServiceConfig::default(),
         );
+        let resp = scim.retry_later(HostFailure::RateLimited, Duration::from_millis(1200));
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
-        let resp = retry_later(StatusCode::TOO_MANY_REQUESTS, "slow down", Duration::ZERO);
+        let resp = scim.retry_later(HostFailure::RateLimited, Duration::ZERO);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
     }
 

@@ -1,12 +1,12 @@
 //! Behaviour every [`Store`] must show, whoever implements it: the guest's [`MemStore`] (on which
 //! every guest test and the handler fuzz target run) and each host backend, seen through the
 //! host's tenant-scoped adapter. One suite for all, so the test store cannot drift from the
-//! stores that serve production. Compiled for the guest's own tests and, with the
-//! `store-conformance` feature, for the host's.
+//! stores that serve production. Compiled for this crate's tests and, with the `conformance`
+//! feature, for the guest's and the host's.
 //!
-//! [`MemStore`]: super::MemStore
+//! [`MemStore`]: crate::MemStore
 
-use super::{Check, Entry, Scan, Store, StoreError, Write};
+use crate::{Check, Entry, Scan, Store, StoreError, Write};
 
 fn put(key: &str, value: &str) -> Write {
     Write::Put(key.into(), value.as_bytes().to_vec())

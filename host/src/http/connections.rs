@@ -19,7 +19,7 @@
 //!
 //! While a request is being served (from its complete header block until its response body is
 //! handed over) neither read timeout runs: the request timeout (which also bounds reading the
-//! request body, see [`crate::service`]) and the guest deadline bound that time.
+//! request body, see [`super::service`]) and the guest deadline bound that time.
 //!
 //! The phase of a connection is known from two sides: the stream wrapper ([`LimitedStream`])
 //! sees bytes arrive, and the service wrapper ([`TrackedService`]) sees requests start and their

@@ -1,0 +1,314 @@
+//! The store contract of scimlet: the tenant-scoped, ordered key-value store the SCIM
+//! component persists through (WIT `scimlet:scim/store`), defined once for both sides.
+//!
+//! The guest's SCIM core is written against [`Store`]; the component implements it over the
+//! host's `store` import, the guest's tests over [`MemStore`], and the host's backends are held
+//! to the same behaviour by [`conformance`] (feature `conformance`). The types mirror the WIT
+//! records one to one, so the two adapters (guest import, host export) are plain field copies.
+
+#![deny(missing_docs)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+/// A stored entry with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key, ordered bytewise (UTF-8 code unit order).
+    pub key: String,
+    /// The value; empty when the read asked for keys only.
+    pub value: Vec<u8>,
+    /// Sequence number of the commit that last wrote the key (> 0).
+    pub version: u64,
+}
+
+/// An optimistic check: `key` must still have `version` (`None`: must still be absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// The key to check.
+    pub key: String,
+    /// The version the key must still have, or `None` if it must still be absent.
+    pub version: Option<u64>,
+}
+
+impl Check {
+    /// The check that keeps a read entry (or its absence) unchanged until the commit.
+    pub fn unchanged(key: impl Into<String>, read: Option<&Entry>) -> Self {
+        Check {
+            key: key.into(),
+            version: read.map(|e| e.version),
+        }
+    }
+}
+
+/// One write of an atomic commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Create or overwrite the key with the value.
+    Put(String, Vec<u8>),
+    /// Remove the key; removing an absent key is not an error.
+    Delete(String),
+}
+
+/// A range read over `start <= key < end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// First key of the range (inclusive).
+    pub start: String,
+    /// End of the range (exclusive).
+    pub end: String,
+    /// Entries skipped from the start of the range (from its end when `descending`).
+    pub skip: u64,
+    /// Most entries answered.
+    pub limit: u32,
+    /// Highest key first.
+    pub descending: bool,
+    /// Answer keys and versions with empty values.
+    pub keys_only: bool,
+}
+
+impl Scan {
+    /// All keys starting with `prefix`, ascending.
+    pub fn prefix(prefix: &str) -> Self {
+        Scan {
+            start: prefix.to_string(),
+            end: prefix_end(prefix),
+            skip: 0,
+            limit: u32::MAX,
+            descending: false,
+            keys_only: false,
+        }
+    }
+    /// The same range, keys and versions only.
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
+        self
+    }
+    /// The same range, `limit` entries after the first `skip`.
+    pub fn page(mut self, skip: u64, limit: u32) -> Self {
+        self.skip = skip;
+        self.limit = limit;
+        self
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix`.
+pub fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    end.push(char::MAX);
+    end
+}
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A check of a commit failed: another writer came first. Re-read and retry.
+    #[error("conflicting concurrent write")]
+    Conflict,
+    /// The backend failed or is unavailable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The call was malformed (an empty key, a range with start > end).
+    #[error("invalid store call: {0}")]
+    Invalid(String),
+}
+
+/// Ordered key-value storage with atomic, optimistically checked multi-key commits.
+pub trait Store {
+    /// Reads one key.
+    fn get(&self, key: &str) -> Result<Option<Entry>, StoreError>;
+    /// Reads several keys; one slot per requested key, in order.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError>;
+    /// Reads a range.
+    fn scan(&self, scan: &Scan) -> Result<Vec<Entry>, StoreError>;
+    /// Counts the entries with `start <= key < end`.
+    fn count(&self, start: &str, end: &str) -> Result<u64, StoreError>;
+    /// Applies `writes` atomically if every check holds and answers the commit's sequence
+    /// number; [`StoreError::Conflict`] (and nothing written) otherwise. A commit without
+    /// writes changes nothing and answers the current sequence number.
+    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError>;
+}
+
+/// Keys are never empty (the host's backends refuse them alike).
+fn valid_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::Invalid("empty key".into()));
+    }
+    Ok(())
+}
+
+/// An in-memory [`Store`] for tests and native embedding (single-threaded).
+#[derive(Debug, Default)]
+pub struct MemStore {
+    inner: RefCell<MemInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemInner {
+    map: BTreeMap<String, (Vec<u8>, u64)>,
+    seq: u64,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of keys stored (for tests).
+    pub fn len(&self) -> usize {
+        self.inner.borrow().map.len()
+    }
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// All keys (for tests that check indexes).
+    pub fn keys(&self) -> Vec<String> {
+        self.inner.borrow().map.keys().cloned().collect()
+    }
+}
+
+impl Store for MemStore {
+    fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        valid_key(key)?;
+        let inner = self.inner.borrow();
+        Ok(inner.map.get(key).map(|(v, ver)| Entry {
+            key: key.to_string(),
+            value: v.clone(),
+            version: *ver,
+        }))
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    fn scan(&self, scan: &Scan) -> Result<Vec<Entry>, StoreError> {
+        if scan.start > scan.end {
+            return Err(StoreError::Invalid("range start after end".into()));
+        }
+        let inner = self.inner.borrow();
+        let range = inner.map.range(scan.start.clone()..scan.end.clone());
+        let to_entry = |(k, (v, ver)): (&String, &(Vec<u8>, u64))| Entry {
+            key: k.clone(),
+            value: if scan.keys_only {
+                Vec::new()
+            } else {
+                v.clone()
+            },
+            version: *ver,
+        };
+        let skip = usize::try_from(scan.skip).unwrap_or(usize::MAX);
+        let limit = scan.limit as usize;
+        Ok(if scan.descending {
+            range.rev().skip(skip).take(limit).map(to_entry).collect()
+        } else {
+            range.skip(skip).take(limit).map(to_entry).collect()
+        })
+    }
+
+    fn count(&self, start: &str, end: &str) -> Result<u64, StoreError> {
+        if start > end {
+            return Err(StoreError::Invalid("range start after end".into()));
+        }
+        Ok(self
+            .inner
+            .borrow()
+            .map
+            .range(start.to_string()..end.to_string())
+            .count() as u64)
+    }
+
+    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
+        for c in checks {
+            valid_key(&c.key)?;
+        }
+        for w in writes {
+            match w {
+                Write::Put(k, _) | Write::Delete(k) => valid_key(k)?,
+            }
+        }
+        let mut inner = self.inner.borrow_mut();
+        for c in checks {
+            if inner.map.get(&c.key).map(|(_, v)| *v) != c.version {
+                return Err(StoreError::Conflict);
+            }
+        }
+        // Nothing to write: nothing changes, the sequence included (as in the host's backends).
+        if writes.is_empty() {
+            return Ok(inner.seq);
+        }
+        inner.seq += 1;
+        let seq = inner.seq;
+        for w in writes {
+            match w {
+                Write::Put(k, v) => {
+                    inner.map.insert(k.clone(), (v.clone(), seq));
+                }
+                Write::Delete(k) => {
+                    inner.map.remove(k);
+                }
+            }
+        }
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_store_conforms() {
+        conformance::run_all(&MemStore::new());
+    }
+
+    #[test]
+    fn commit_applies_all_or_nothing() {
+        let s = MemStore::new();
+        s.commit(&[], &[Write::Put("a".into(), b"1".to_vec())])
+            .unwrap();
+        let a = s.get("a").unwrap();
+        let stale = Check {
+            key: "a".into(),
+            version: Some(a.as_ref().unwrap().version + 7),
+        };
+        let err = s
+            .commit(&[stale], &[Write::Put("b".into(), b"2".to_vec())])
+            .unwrap_err();
+        assert_eq!(err, StoreError::Conflict);
+        assert_eq!(s.get("b").unwrap(), None);
+        s.commit(
+            &[Check::unchanged("a", a.as_ref())],
+            &[Write::Put("b".into(), b"2".to_vec())],
+        )
+        .unwrap();
+        assert!(s.get("b").unwrap().is_some());
+    }
+
+    #[test]
+    fn scan_orders_pages_and_counts_a_prefix() {
+        let s = MemStore::new();
+        let writes: Vec<_> = ["p/3", "p/1", "p/2", "q/1"]
+            .iter()
+            .map(|k| Write::Put(k.to_string(), vec![]))
+            .collect();
+        s.commit(&[], &writes).unwrap();
+        let keys = |scan: Scan| {
+            s.scan(&scan)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(Scan::prefix("p/")), ["p/1", "p/2", "p/3"]);
+        assert_eq!(keys(Scan::prefix("p/").page(1, 1)), ["p/2"]);
+        let mut desc = Scan::prefix("p/");
+        desc.descending = true;
+        assert_eq!(keys(desc), ["p/3", "p/2", "p/1"]);
+        assert_eq!(s.count("p/", &prefix_end("p/")).unwrap(), 3);
+    }
+}
