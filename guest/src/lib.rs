@@ -16,6 +16,7 @@ pub mod error;
 pub mod fault;
 pub mod filter;
 pub mod groups;
+pub mod host_failure;
 pub mod http;
 pub mod identifiers;
 pub mod import;
