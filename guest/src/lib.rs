@@ -29,4 +29,5 @@ pub mod roles;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod teams;
 pub mod users;
