@@ -358,7 +358,7 @@ impl Service<'_> {
     }
 }
 
-fn user_row(svc: &Service<'_>, doc: &Value, teams: Vec<String>) -> UserRow {
+pub(crate) fn user_row(svc: &Service<'_>, doc: &Value, teams: Vec<String>) -> UserRow {
     let s = |p: &str| doc.pointer(p).and_then(Value::as_str).map(str::to_string);
     let emails = doc.get("emails").and_then(Value::as_array);
     let email = emails

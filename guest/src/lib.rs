@@ -12,6 +12,7 @@ pub mod diag;
 pub mod dialect;
 pub mod discovery;
 pub mod error;
+pub mod export;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod filter;
