@@ -120,6 +120,14 @@ pub fn verify(store: &dyn Store, policy_json: &str) -> Vec<Problem> {
     problems
 }
 
+/// [`verify`]'s problems in words, as operators read them.
+pub fn report(store: &dyn Store, policy_json: &str) -> Vec<String> {
+    verify(store, policy_json)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 /// Reads every key under `prefix` in batches, so that a large tenant is never one huge read.
 fn scan_all(
     store: &dyn Store,
@@ -616,5 +624,26 @@ mod tests {
         );
         // Its index entries and edges now dangle, and each is named.
         assert!(problems.len() > 3, "{problems:#?}");
+    }
+
+    #[test]
+    fn the_report_is_one_line_per_problem_and_empty_when_sound() {
+        let (store, ada, _) = populated();
+        assert!(report(&store, "").is_empty());
+        put(&store, "u/User/userName/nobody", b"no-such-id");
+        delete(&store, &Kind::User.resource_key(&ada));
+        let lines = report(&store, r#"{"roles":[]}"#);
+        assert_eq!(
+            lines,
+            verify(&store, r#"{"roles":[]}"#)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        );
+        assert!(lines[0].contains("roles must not be empty"), "{lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.contains("u/User/userName/nobody")),
+            "{lines:#?}"
+        );
     }
 }

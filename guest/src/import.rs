@@ -188,6 +188,32 @@ impl Service<'_> {
         ))
     }
 
+    /// Imports rows given as JSON texts (the operator interface's shape): a text that is not
+    /// a row fails in its own slot, the others go through [`Service::import_batch`] together.
+    pub fn import_texts(&self, texts: &[String]) -> ScimResult<Vec<Outcome>> {
+        let parsed: Vec<Result<Row, String>> = texts
+            .iter()
+            .map(|t| {
+                serde_json::from_str::<Value>(t)
+                    .map_err(|e| format!("not JSON: {e}"))
+                    .and_then(|v| Row::from_json(&v))
+            })
+            .collect();
+        let rows: Vec<Row> = parsed
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .cloned()
+            .collect();
+        let mut imported = self.import_batch(&rows)?.into_iter();
+        Ok(parsed
+            .into_iter()
+            .map(|r| match r {
+                Ok(_) => imported.next().unwrap_or(Outcome::Unchanged),
+                Err(why) => Outcome::Failed(why),
+            })
+            .collect())
+    }
+
     fn plan_import(&self, rows: &[Row]) -> ScimResult<ImportPlan> {
         let users = Repo::new(self.store(), Kind::User, self.schema(Kind::User));
         let mut plan = ImportPlan::default();
@@ -332,7 +358,7 @@ impl Service<'_> {
     }
 }
 
-fn user_row(svc: &Service<'_>, doc: &Value, teams: Vec<String>) -> UserRow {
+pub(crate) fn user_row(svc: &Service<'_>, doc: &Value, teams: Vec<String>) -> UserRow {
     let s = |p: &str| doc.pointer(p).and_then(Value::as_str).map(str::to_string);
     let emails = doc.get("emails").and_then(Value::as_array);
     let email = emails
@@ -460,6 +486,40 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn import_texts_keeps_one_outcome_per_text_in_order() {
+        let store = MemStore::new();
+        let svc = Service::new(&store, "", r#"{"profile":"writer"}"#).unwrap();
+        let texts: Vec<String> = [
+            r#"{"type":"team","name":"Sales"}"#,
+            "{not json",
+            r#"{"type":"user","userName":"ada@x.com","teams":["Sales"]}"#,
+            r#"{"type":"robot"}"#,
+            r#"{"type":"user","userName":"bob@x.com","role":"owner"}"#,
+            r#"{"type":"user","userName":"cy@x.com"}"#,
+        ]
+        .map(String::from)
+        .to_vec();
+        let out = svc.import_texts(&texts).unwrap();
+        assert_eq!(out.len(), texts.len());
+        assert_eq!(out[0], Outcome::Created);
+        assert!(matches!(&out[1], Outcome::Failed(m) if m.starts_with("not JSON")));
+        assert_eq!(out[2], Outcome::Created);
+        assert!(matches!(&out[3], Outcome::Failed(m) if m.contains("robot")));
+        assert!(matches!(&out[4], Outcome::Failed(m) if m.contains("owner")));
+        assert_eq!(out[5], Outcome::Created);
+        let again = svc.import_texts(&texts).unwrap();
+        assert_eq!(
+            (&again[0], &again[2], &again[5]),
+            (
+                &Outcome::Unchanged,
+                &Outcome::Unchanged,
+                &Outcome::Unchanged
+            )
+        );
+        assert!(svc.import_texts(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -12,10 +12,12 @@ pub mod diag;
 pub mod dialect;
 pub mod discovery;
 pub mod error;
+pub mod export;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod filter;
 pub mod groups;
+pub mod host_failure;
 pub mod http;
 pub mod identifiers;
 pub mod import;
@@ -28,4 +30,5 @@ pub mod roles;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod teams;
 pub mod users;

@@ -19,6 +19,41 @@ pub enum Profile {
     Writer,
 }
 
+impl Profile {
+    /// Every profile, in the order operators see them listed.
+    pub const ALL: [Profile; 2] = [Profile::Standard, Profile::Writer];
+
+    /// The name a policy object uses (the serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Standard => "standard",
+            Profile::Writer => "writer",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// Why a stored policy object is refused. The texts are shown to operators as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("unknown profile '{given}' (expected one of: {})", profile_names().join(", "))]
+    UnknownProfile { given: String },
+    /// The text is not a JSON object, or a key has the wrong type or is unknown.
+    #[error("{0}")]
+    Malformed(String),
+    /// The keys parse but contradict each other or an identifier rule.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// The profile names, for listings and error messages.
+pub fn profile_names() -> Vec<&'static str> {
+    Profile::ALL.iter().map(|p| p.name()).collect()
+}
+
 /// What `POST /Groups` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -160,30 +195,53 @@ impl Policy {
     }
 
     /// Parses the host's policy object: profile defaults overlaid with the keys present.
+    /// Requests under a refused policy fail with 500: the host should never have stored it.
     pub fn from_json(text: &str) -> ScimResult<Policy> {
-        let invalid = |e: String| ScimError::internal(format!("tenant policy is invalid: {e}"));
+        Policy::parse(text)
+            .map_err(|e| ScimError::internal(format!("tenant policy is invalid: {e}")))
+    }
+
+    /// [`Policy::from_json`] with the reason as a value, for operators setting a policy.
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let malformed = |e: serde_json::Error| PolicyError::Malformed(e.to_string());
         let mut overrides: Map<String, Value> = if text.trim().is_empty() {
             Map::new()
         } else {
-            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?
+            serde_json::from_str(text).map_err(malformed)?
         };
-        let dialect = take_dialect(&mut overrides).map_err(invalid)?;
-        let profile: Profile = match overrides.get("profile") {
-            Some(p) => serde_json::from_value(p.clone()).map_err(|e| invalid(e.to_string()))?,
+        let dialect = take_dialect(&mut overrides).map_err(PolicyError::Malformed)?;
+        let profile = match overrides.get("profile") {
+            Some(Value::String(name)) => {
+                Profile::from_name(name).ok_or_else(|| PolicyError::UnknownProfile {
+                    given: name.clone(),
+                })?
+            }
+            Some(other) => serde_json::from_value(other.clone()).map_err(malformed)?,
             None => Profile::default(),
         };
         let mut merged = match serde_json::to_value(Policy::for_profile(profile)) {
             Ok(Value::Object(m)) => m,
-            _ => return Err(invalid("defaults do not serialize".into())),
+            _ => {
+                return Err(PolicyError::Malformed(
+                    "the profile defaults do not serialize".into(),
+                ))
+            }
         };
         merged.extend(overrides);
         if let Some(Value::Object(d)) = merged.get_mut("dialect") {
             d.extend(dialect);
         }
-        let policy: Policy =
-            serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))?;
-        policy.check().map_err(invalid)?;
+        let policy: Policy = serde_json::from_value(Value::Object(merged)).map_err(malformed)?;
+        policy.check().map_err(PolicyError::Inconsistent)?;
         Ok(policy)
+    }
+
+    /// The effective policy of a stored policy object, as the JSON object operators see: every
+    /// key, the profile's defaults filled in.
+    pub fn effective_json(text: &str) -> ScimResult<String> {
+        let policy = Policy::parse(text).map_err(|e| ScimError::invalid_value(e.to_string()))?;
+        serde_json::to_string(&policy)
+            .map_err(|e| ScimError::internal(format!("the policy does not serialize: {e}")))
     }
 
     fn check(&self) -> Result<(), String> {
@@ -306,6 +364,78 @@ mod tests {
             "{}",
             err.detail
         );
+    }
+
+    #[test]
+    fn profile_names_are_the_serde_names() {
+        assert_eq!(profile_names(), ["standard", "writer"]);
+        for p in Profile::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+            assert_eq!(Profile::from_name(p.name()), Some(p));
+        }
+    }
+
+    #[test]
+    fn unknown_profile_lists_the_profiles() {
+        let err = Policy::parse(r#"{"profile":"nope"}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown profile 'nope' (expected one of: standard, writer)"
+        );
+        let err = Policy::from_json(r#"{"profile":"nope"}"#).unwrap_err();
+        assert_eq!(err.status, 500);
+        assert!(err
+            .detail
+            .starts_with("tenant policy is invalid: unknown profile"));
+        assert!(matches!(
+            Policy::parse(r#"{"profile":5}"#),
+            Err(PolicyError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn effective_policy_fills_every_key_and_keeps_the_serde_shape() {
+        let text = Policy::effective_json(r#"{"profile":"writer","max-page-size":5000}"#).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let mut expected = Policy::for_profile(Profile::Writer);
+        expected.max_page_size = 5000;
+        assert_eq!(v, serde_json::to_value(&expected).unwrap());
+        assert_eq!(v["profile"], "writer");
+        assert_eq!(v["team-creation"], "link-only");
+        assert_eq!(v["dialect"]["path-keys"], true);
+        // The answer is itself a valid policy object that means the same.
+        assert_eq!(Policy::parse(&text).unwrap(), expected);
+        assert_eq!(
+            Policy::effective_json("").unwrap(),
+            serde_json::to_string(&Policy::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn effective_policy_refusals_are_invalid_value_without_prefix() {
+        let cases = [
+            (r#"{"roles":[]}"#, "roles must not be empty"),
+            (
+                r#"{"default-role":"owner"}"#,
+                "default-role 'owner' is not one of the roles",
+            ),
+            (r#"{"profile":"nope"}"#, "unknown profile 'nope'"),
+            (r#"{"no-such-key":1}"#, "no-such-key"),
+            ("[1]", "invalid type"),
+        ];
+        for (policy, detail) in cases {
+            let err = Policy::effective_json(policy).unwrap_err();
+            assert_eq!(
+                (err.status, err.scim_type),
+                (400, Some(crate::error::ScimType::InvalidValue))
+            );
+            assert!(err.detail.contains(detail), "{policy}: {}", err.detail);
+            assert!(
+                !err.detail.contains("tenant policy is invalid"),
+                "{}",
+                err.detail
+            );
+        }
     }
 
     #[test]

@@ -528,6 +528,25 @@ impl<'a> Repo<'a> {
         self.store.scan(&scan)?.into_iter().map(decode).collect()
     }
 
+    /// Up to `limit` resources in key (id) order, starting after the id `after` (from the
+    /// first when `None`); the id need not exist any more.
+    pub fn page_after(&self, after: Option<&str>, limit: u32) -> ScimResult<Vec<Stored>> {
+        let prefix = self.kind.resource_prefix();
+        let scan = Scan {
+            // No key lies between a key and itself followed by NUL, the smallest char.
+            start: match after {
+                Some(id) => format!("{prefix}{id}\u{0}"),
+                None => prefix.clone(),
+            },
+            end: prefix_end(&prefix),
+            skip: 0,
+            limit,
+            descending: false,
+            keys_only: false,
+        };
+        self.store.scan(&scan)?.into_iter().map(decode).collect()
+    }
+
     /// Calls `visit` for every resource in key order, reading in batches.
     pub fn for_each(&self, mut visit: impl FnMut(Stored) -> ScimResult<()>) -> ScimResult<()> {
         const BATCH: u32 = 500;

@@ -105,9 +105,13 @@ pub(crate) fn forward_diagnostics() {
     });
 }
 
-pub(crate) fn service(ctx: &types::Context) -> Result<Service<'static>, types::ScimError> {
+/// The host's store, with diagnostics forwarded to the host's log for this call.
+pub(crate) fn host_store() -> &'static HostStore {
     forward_diagnostics();
     static STORE: HostStore = HostStore;
-    Service::new(&STORE, &ctx.base_url, &ctx.policy).map_err(wit_error)
+    &STORE
 }
 
+pub(crate) fn service(ctx: &types::Context) -> Result<Service<'static>, types::ScimError> {
+    Service::new(host_store(), &ctx.base_url, &ctx.policy).map_err(wit_error)
+}
