@@ -32,13 +32,13 @@
 //!
 //! Layout, by layer:
 //!
-//! * [`message`]: the `PatchOp` message and its operations (RFC 7644 §3.5.2).
-//! * [`path`]: PATCH paths, `attr[filter].sub` (RFC 7644 §3.5.2, Figure 7).
-//! * [`engine`]: applying a parsed message to a document, all or nothing (RFC 7644 §3.5.2).
-//! * [`write`]: `add` and `replace` on one target (RFC 7644 §3.5.2.1, §3.5.2.3).
-//! * [`remove`]: `remove` on one target (RFC 7644 §3.5.2.2).
-//! * [`values`]: incoming values and multi-valued elements (RFC 7643 §2.4, §2.5).
-//! * [`json`]: case-insensitive JSON object access and semantic equality (RFC 7643 §2.1, §2.5).
+//! * `message`: the `PatchOp` message and its operations (RFC 7644 §3.5.2).
+//! * `path`: PATCH paths, `attr[filter].sub` (RFC 7644 §3.5.2, Figure 7).
+//! * `engine`: applying a parsed message to a document, all or nothing (RFC 7644 §3.5.2).
+//! * `write`: `add` and `replace` on one target (RFC 7644 §3.5.2.1, §3.5.2.3).
+//! * `remove`: `remove` on one target (RFC 7644 §3.5.2.2).
+//! * `values`: incoming values and multi-valued elements (RFC 7643 §2.4, §2.5).
+//! * `json`: case-insensitive JSON object access and semantic equality (RFC 7643 §2.1, §2.5).
 
 use serde_json::{Map, Value};
 
