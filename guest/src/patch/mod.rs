@@ -27,6 +27,9 @@
 //!   creates the element from the filter's `eq` terms (upsert), as UnboundID and SCIM-SDK do.
 //! * a value filter on a single-valued complex attribute (`manager[value eq "x"]`).
 //!
+//! String booleans (`"primary": "True"`) are not among them: the dialect normaliser
+//! ([`crate::dialect`]) turns them into booleans before the engine sees them.
+//!
 //! Shapes are checked here (an object where a simple value belongs is `invalidValue`); value
 //! types are checked afterwards by the caller's validator ([`crate::resource::normalize_input`]).
 //!

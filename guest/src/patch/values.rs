@@ -59,12 +59,14 @@ pub(super) fn fix_primary(cont: &mut Obj, attr: &Attribute, written: &[usize]) {
     }
 }
 
+/// Whether an element is marked primary: the JSON boolean `true` only (RFC 7643 §2.3.2). Entra's
+/// `"primary": "True"` is the dialect normaliser's to turn into `true` first
+/// ([`crate::dialect::Rule::BooleanStrings`]).
 fn is_primary(e: &Value) -> bool {
-    match e.as_object().and_then(|o| get_ci(o, "primary")) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
+    matches!(
+        e.as_object().and_then(|o| get_ci(o, "primary")),
+        Some(Value::Bool(true))
+    )
 }
 
 /// The values of a multi-valued attribute given as an array or a single value, normalised;
