@@ -109,7 +109,7 @@ impl ScimError {
     /// The RFC 7644 §3.12 error body; `status` is a string as the RFC's examples show.
     pub fn to_json(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
-            "schemas": [crate::schema::urn::ERROR],
+            "schemas": [SCHEMA],
             "status": self.status.to_string(),
             "detail": self.detail,
         });
@@ -119,6 +119,11 @@ impl ScimError {
         body
     }
 }
+
+/// The schema URN of an error response (RFC 7644 §3.12). Defined here, not in
+/// [`crate::schema::urn`] (which re-exports it as `ERROR`), so that this module depends on no
+/// other: `schema` reports its errors through this one.
+pub const SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// Result alias for SCIM operations.
 pub type ScimResult<T> = Result<T, ScimError>;
