@@ -8,6 +8,17 @@ use crate::store::Store;
 /// the SQLite file) to let the held request go on.
 pub const RELEASE_KEY: &str = "fault/release";
 
+/// Traps an operator call when the tenant's policy asks for it (`"fault": "operator-panic"`, a
+/// key only this build accepts): the e2e tests use it to show that `--component` decides which
+/// component runs each CLI command.
+pub fn maybe_fail_operator(policy_json: &str) {
+    if let Ok(policy) = crate::policy::Policy::from_json(policy_json) {
+        if policy.fault.as_deref() == Some("operator-panic") {
+            panic!("fault injection: operator call refused by the tenant's policy");
+        }
+    }
+}
+
 /// Panics, spins or exhausts memory when the request carries `x-scimlet-fault`; `wait` holds
 /// the request until [`RELEASE_KEY`] exists in the store, then serves it normally.
 pub fn maybe_inject(store: &dyn Store, kind: Option<&str>) {

@@ -110,6 +110,11 @@ pub struct Policy {
     /// Which identity-provider dialect rules rewrite request bodies ([`crate::dialect`]).
     #[serde(default)]
     pub dialect: Dialect,
+    /// Test-only ([`crate::fault`]): `operator-panic` makes every tenant-bound operator call
+    /// trap, so a test can tell which component ran a CLI command.
+    #[cfg(feature = "fault-injection")]
+    #[serde(default)]
+    pub fault: Option<String>,
 }
 
 /// Per-rule switches of the dialect normaliser ([`crate::dialect`]). Every rule is on by
@@ -180,6 +185,8 @@ impl Policy {
             max_group_shrink_percent: 100,
             group_patch_body_max_members: 1000,
             dialect: Dialect::default(),
+            #[cfg(feature = "fault-injection")]
+            fault: None,
         };
         match profile {
             Profile::Standard => standard,

@@ -55,12 +55,16 @@ impl operator::Guest for Component {
     }
 
     fn create_team(ctx: types::Context, name: String) -> Result<operator::Team, types::ScimError> {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::maybe_fail_operator(&ctx.policy);
         crate::teams::create(&service(&ctx)?, &name)
             .map(team)
             .map_err(wit_error)
     }
 
     fn list_teams(ctx: types::Context) -> Result<Vec<operator::Team>, types::ScimError> {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::maybe_fail_operator(&ctx.policy);
         let teams = crate::teams::list(&service(&ctx)?).map_err(wit_error)?;
         Ok(teams.into_iter().map(team).collect())
     }
@@ -69,6 +73,8 @@ impl operator::Guest for Component {
         ctx: types::Context,
         rows: Vec<String>,
     ) -> Result<Vec<operator::RowOutcome>, types::ScimError> {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::maybe_fail_operator(&ctx.policy);
         let outcomes = service(&ctx)?.import_texts(&rows).map_err(wit_error)?;
         Ok(outcomes.into_iter().map(outcome).collect())
     }
@@ -78,6 +84,8 @@ impl operator::Guest for Component {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<operator::ExportPage, types::ScimError> {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::maybe_fail_operator(&ctx.policy);
         let page = service(&ctx)?
             .export_page(cursor.as_deref(), limit)
             .map_err(wit_error)?;
@@ -88,6 +96,8 @@ impl operator::Guest for Component {
     }
 
     fn check(ctx: types::Context) -> Vec<String> {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::maybe_fail_operator(&ctx.policy);
         crate::check::report(host_store(), &ctx.policy)
     }
 
