@@ -1513,7 +1513,7 @@ mod tests {
             }
         }
 
-        fn call(&self, method: &str, target: &str, body: Option<Value>) -> Response {
+        fn call(&self, method: &str, target: &str, body: Option<Value>) -> Response<'_> {
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             handle(
                 &self.store,
