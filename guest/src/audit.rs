@@ -1,54 +1,73 @@
 //! The provisioning record of one write request: what the IdP asked for, after dialect
-//! normalisation, with secrets removed. The handler attaches it to the response as the
-//! [`HEADER`] header; the host strips that header and appends the record to the tenant's audit
-//! log with the time, the caller and the result.
+//! normalisation, with secrets removed. The handler returns it beside the response (WIT
+//! `handler.response.audit`, never sent to the client); the host appends it to the tenant's
+//! audit log with the time, the caller and the result.
 
 use serde_json::{json, Map, Value};
 
-use crate::http::{Request, Response};
+use crate::error::ScimError;
 use crate::repo::Kind;
-use crate::service::Service;
 
-/// Response header carrying the record from guest to host (never sent to clients).
-pub const HEADER: &str = "x-scimlet-audit";
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Replace,
+    Patch,
+    Delete,
+}
 
-/// The record for a write to `/Users` or `/Groups`, or `None` for reads and other endpoints.
-pub fn record(svc: &Service<'_>, req: &Request, resp: &Response) -> Option<Value> {
-    let action = match req.method.as_str() {
-        "POST" => "create",
-        "PUT" => "replace",
-        "PATCH" => "patch",
-        "DELETE" => "delete",
-        _ => return None,
-    };
-    let (kind, id) = match crate::http::segments(&req.path).as_slice() {
-        ["Users"] => (Kind::User, None),
-        ["Groups"] => (Kind::Group, None),
-        ["Users", id] if *id != ".search" => (Kind::User, Some(crate::http::percent_decode(id))),
-        ["Groups", id] if *id != ".search" => (Kind::Group, Some(crate::http::percent_decode(id))),
-        _ => return None,
-    };
-    let response_body = resp.json_body();
-    let id = id.or_else(|| {
-        response_body
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+impl Action {
+    /// The action of an HTTP method (RFC 7644 §3.2), `None` for reads.
+    pub fn of(method: &str) -> Option<Action> {
+        match method {
+            "POST" => Some(Action::Create),
+            "PUT" => Some(Action::Replace),
+            "PATCH" => Some(Action::Patch),
+            "DELETE" => Some(Action::Delete),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Replace => "replace",
+            Action::Patch => "patch",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One write to `/Users` or `/Groups`, as the handler saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    pub action: Action,
+    pub kind: Kind,
+    /// The resource's id: from the URL, or the one a creation assigned.
+    pub id: Option<&'a str>,
+    /// The request body as the operation applied it (after dialect normalisation), when it got
+    /// that far.
+    pub body: Option<&'a Value>,
+    /// Why the request failed.
+    pub error: Option<&'a ScimError>,
+}
+
+/// The record of a write.
+pub fn record(w: &Write<'_>) -> Value {
     let mut rec = Map::new();
-    rec.insert("action".into(), action.into());
-    rec.insert("resource".into(), kind.name().into());
-    if let Some(id) = id {
+    rec.insert("action".into(), w.action.name().into());
+    rec.insert("resource".into(), w.kind.name().into());
+    if let Some(id) = w.id {
         rec.insert("id".into(), id.into());
     }
-    // The normalised request, as the guest applied it (re-derived: writes are rare enough).
-    if let Ok(body) = crate::http::normalized_body(svc, req, kind) {
-        match action {
-            "patch" => {
+    if let Some(body) = w.body {
+        match w.action {
+            Action::Patch => {
                 let ops = body.get("Operations").cloned().unwrap_or(Value::Null);
                 rec.insert("operations".into(), redact(ops));
             }
-            "create" | "replace" => {
+            Action::Create | Action::Replace => {
                 let attrs: Vec<Value> = body
                     .as_object()
                     .map(|o| {
@@ -65,13 +84,16 @@ pub fn record(svc: &Service<'_>, req: &Request, resp: &Response) -> Option<Value
                     }
                 }
             }
-            _ => {}
+            Action::Delete => {}
         }
     }
-    if resp.status >= 400 {
-        rec.insert("error".into(), json!({"scimType": response_body.get("scimType"), "detail": response_body.get("detail")}));
+    if let Some(e) = w.error {
+        rec.insert(
+            "error".into(),
+            json!({"scimType": e.scim_type.map(|t| t.as_str()), "detail": e.detail}),
+        );
     }
-    Some(Value::Object(rec))
+    Value::Object(rec)
 }
 
 fn is_secret(key: &str) -> bool {

@@ -427,7 +427,7 @@ mod tests {
 
     const POLICY: &str = r#"{"profile":"writer"}"#;
 
-    fn call(store: &MemStore, method: &str, path: &str, body: Value) -> Response {
+    fn call<'s>(store: &'s MemStore, method: &str, path: &str, body: Value) -> Response<'s> {
         let req = Request {
             method: method.into(),
             path: path.into(),

@@ -2,6 +2,7 @@
 //! the shrink guard. Group documents are stored without members; members live in
 //! [`crate::members`] and are read only when a response asks for them.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
@@ -9,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::diag::{self, Level};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{self, CompareOp, Filter};
+use crate::group_input::{member_ids, split_members, GroupInput, Rules as GroupRules};
 use crate::identifiers;
 use crate::members::{self, MemberFields, Membership};
 use crate::patch::{self, OpKind, PatchOperation, PatchPath};
@@ -29,56 +31,6 @@ fn is_linked(doc: &Value) -> bool {
 
 fn linked(flag: bool) -> Value {
     json!({"linked": flag})
-}
-
-/// The ids a `members` value names (an array, one object, or Entra's bare id strings).
-pub fn member_ids(value: &Value) -> ScimResult<Vec<String>> {
-    let items: Vec<&Value> = match value {
-        Value::Array(a) => a.iter().collect(),
-        Value::Null => Vec::new(),
-        other => vec![other],
-    };
-    let mut ids = Vec::with_capacity(items.len());
-    for item in items {
-        let id = match item {
-            Value::String(s) => s.as_str(),
-            Value::Object(m) => {
-                let field = |name: &str| {
-                    m.iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v)
-                };
-                if let Some(t) = field("type").and_then(Value::as_str) {
-                    if !t.eq_ignore_ascii_case("User") {
-                        return Err(ScimError::invalid_value(format!(
-                            "member type '{t}' is not supported: members are users"
-                        )));
-                    }
-                }
-                match field("value") {
-                    Some(Value::String(s)) => s.as_str(),
-                    _ => {
-                        return Err(ScimError::invalid_value(
-                            "each member needs a string 'value' (the user's id)",
-                        ))
-                    }
-                }
-            }
-            Value::Null => continue,
-            _ => {
-                return Err(ScimError::invalid_value(
-                    "members must be objects with a 'value'",
-                ))
-            }
-        };
-        if id.is_empty() {
-            return Err(ScimError::invalid_value(
-                "a member 'value' must not be empty",
-            ));
-        }
-        ids.push(id.to_string());
-    }
-    Ok(ids)
 }
 
 /// Membership as the operations of one request have left it so far.
@@ -222,12 +174,12 @@ impl<'a> Delta<'a> {
     }
 
     /// The edges to add and remove.
-    fn finish(mut self) -> ScimResult<Changes> {
+    fn finish(mut self) -> ScimResult<Changes<'static>> {
         let explicit = self.explicit_replace;
-        let (add, remove, before) = match self.full.take() {
+        let (add, remove, before): (Vec<String>, Vec<String>, _) = match self.full.take() {
             Some(full) => {
-                let original = self.original()?.clone();
-                let add = full.difference(&original).cloned().collect();
+                let original = self.original()?;
+                let add = full.difference(original).cloned().collect();
                 let remove = original.difference(&full).cloned().collect();
                 (add, remove, Some(original.len() as u64))
             }
@@ -238,8 +190,8 @@ impl<'a> Delta<'a> {
             ),
         };
         Ok(Changes {
-            add,
-            remove,
+            add: add.into_iter().map(Cow::Owned).collect(),
+            remove: remove.into_iter().map(Cow::Owned).collect(),
             explicit,
             before,
             whole: self.original.is_some(),
@@ -248,9 +200,9 @@ impl<'a> Delta<'a> {
 }
 
 /// Edge changes of one request.
-struct Changes {
-    add: Vec<String>,
-    remove: Vec<String>,
+struct Changes<'w> {
+    add: Vec<Cow<'w, str>>,
+    remove: Vec<Cow<'w, str>>,
     explicit: bool,
     /// Member count before, when it was read.
     before: Option<u64>,
@@ -258,10 +210,57 @@ struct Changes {
     whole: bool,
 }
 
-impl Changes {
+impl Changes<'_> {
     fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }
+}
+
+/// Users and edges read per `get_many`, and edges per keys-only scan of a replacement.
+const LOOKUP: usize = 1000;
+const DIFF_PAGE: u32 = 10_000;
+
+/// An empty list of member ids.
+const NONE: &[&str] = &[];
+
+/// The edges that turn the stored membership into `wanted` (sorted, without repeats): a merge
+/// of `wanted` with the stored edges, read in key order a page at a time with keys-only scans,
+/// so that the stored membership is never held whole. Store keys order bytewise, as `String`s
+/// compare.
+fn replacement_changes<'w>(
+    m: &Membership<'_>,
+    group: &str,
+    wanted: &'w [String],
+) -> ScimResult<Changes<'w>> {
+    let (mut add, mut remove) = (Vec::new(), Vec::new());
+    let mut before = 0u64;
+    let mut next = wanted.iter().peekable();
+    let mut after: Option<String> = None;
+    loop {
+        let mut page = m.page(group, after.as_deref(), DIFF_PAGE)?;
+        let full = page.len() == DIFF_PAGE as usize;
+        before += page.len() as u64;
+        for stored in &page {
+            while let Some(w) = next.next_if(|w| w.as_str() < stored.as_str()) {
+                add.push(Cow::Borrowed(w.as_str()));
+            }
+            if next.next_if(|w| *w == stored).is_none() {
+                remove.push(Cow::Owned(stored.clone()));
+            }
+        }
+        if !full {
+            break;
+        }
+        after = page.pop();
+    }
+    add.extend(next.map(|w| Cow::Borrowed(w.as_str())));
+    Ok(Changes {
+        add,
+        remove,
+        explicit: true,
+        before: Some(before),
+        whole: true,
+    })
 }
 
 /// `value eq "a"` or `value eq "a" or value eq "b"` ...: the ids, else `None`.
@@ -294,34 +293,6 @@ fn is_members_path(path: &Option<PatchPath>) -> Option<(Option<&Filter>, Option<
         }
         _ => None,
     }
-}
-
-/// Splits a pathless add/replace whose value carries `members` into a document part and a
-/// members part.
-fn split_members(op: &PatchOperation) -> (Option<PatchOperation>, Option<PatchOperation>) {
-    let Some(Value::Object(obj)) = &op.value else {
-        return (Some(op.clone()), None);
-    };
-    let Some((key, members)) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("members")) else {
-        return (Some(op.clone()), None);
-    };
-    let mut rest = obj.clone();
-    rest.remove(key.as_str());
-    let members_op = PatchOperation {
-        op: op.op,
-        path: Some(PatchPath::Attr {
-            attr: crate::schema::AttrPath::parse("members").expect("valid"),
-            filter: None,
-            sub: None,
-        }),
-        value: Some(members.clone()),
-    };
-    let doc_op = (!rest.is_empty()).then(|| PatchOperation {
-        op: op.op,
-        path: None,
-        value: Some(Value::Object(rest)),
-    });
-    (doc_op, Some(members_op))
 }
 
 impl Service<'_> {
@@ -382,18 +353,12 @@ impl Service<'_> {
         Ok(out)
     }
 
-    /// A single group for a response. Its members are not put into the document: a group may
-    /// have 100 000 of them, so [`Service::render_text`] streams them into the response text.
-    pub(crate) fn get_group(&self, id: &str, proj: &Projection) -> ScimResult<Value> {
+    /// A single group for a response, without members: a group may have a million of them,
+    /// so [`crate::body`] reads them while the response is sent.
+    pub(crate) fn get_group(&self, id: &str) -> ScimResult<Value> {
         let stored = self.groups_repo().get_existing(id)?;
         let stamp = Membership::new(self.store()).stamp(id)?;
-        let mut out = self.present_group(&stored.doc, stamp.as_ref(), None)?;
-        if proj.wants(self.schema(Kind::Group), "members") {
-            if let Some(m) = out.as_object_mut() {
-                m.insert(MEMBERS_PENDING.into(), Value::Bool(true));
-            }
-        }
-        Ok(out)
+        self.present_group(&stored.doc, stamp.as_ref(), None)
     }
 
     /// Whether a PATCH response should leave the group out (see the policy's
@@ -410,42 +375,47 @@ impl Service<'_> {
         Membership::new(self.store()).more_than(gid, self.policy.group_patch_body_max_members)
     }
 
-    /// The `members` array of a group as JSON text, written while scanning the edges in
-    /// batches, with the sub-attributes the projection keeps; `None` for a group without members.
-    pub(crate) fn members_text(&self, gid: &str, proj: &Projection) -> ScimResult<Option<String>> {
-        let fields = MemberFields::of(proj);
-        let mut text = String::from("[");
-        let mut first = true;
-        Membership::new(self.store()).for_each_member(gid, fields, &self.base_url, |item| {
-            if !first {
-                text.push(',');
-            }
-            first = false;
-            text.push_str(&item.to_string());
-        })?;
-        text.push(']');
-        Ok((!first).then_some(text))
-    }
-
     /// POST /Groups: creates a team, or under a link-only policy links the existing team with
     /// exactly that name.
-    pub(crate) fn create_group(&self, body: &Value, proj: &Projection) -> ScimResult<Value> {
-        let rs = self.schema(Kind::Group);
-        let mut content = resource::normalize_input(body, rs, self.rules())?;
-        let ids = match content.remove("members") {
-            Some(v) => member_ids(&v)?,
-            None => Vec::new(),
-        };
+    pub(crate) fn create_group(&self, input: GroupInput) -> ScimResult<Value> {
+        let content =
+            resource::normalize_input(&input.doc, self.schema(Kind::Group), self.rules())?;
+        let (content, ids) = self.content_and_members(content, input.members)?;
         if self.policy.team_creation == TeamCreation::LinkOnly {
-            return self.link_team(content, ids, proj);
+            return self.link_team(content, ids);
         }
         let doc = self
             .groups_repo()
             .create_with(content, Some(linked(true)), |gid| {
-                self.edge_plan(gid, &ids, &[], None)
+                self.edge_plan(gid, &ids, NONE, None)
             })?;
         let id = doc["id"].as_str().unwrap_or_default().to_string();
-        self.get_group(&id, proj)
+        self.get_group(&id)
+    }
+
+    /// The checked content of a POST or PUT body with its member ids (refused only now, after
+    /// the rest of the document).
+    fn content_and_members(
+        &self,
+        mut content: Map<String, Value>,
+        members: ScimResult<Vec<String>>,
+    ) -> ScimResult<(Map<String, Value>, Vec<String>)> {
+        let mut ids = members?;
+        // A spelling of `members` the input did not take apart (URN-qualified).
+        if let Some(v) = content.remove("members") {
+            ids.extend(member_ids(&v)?);
+        }
+        Ok((content, ids))
+    }
+
+    /// The rules [`GroupInput`] checks members with.
+    pub(crate) fn group_rules<'s>(&'s self, method: &'s str) -> GroupRules<'s> {
+        GroupRules {
+            method,
+            rs: self.schema(Kind::Group),
+            policy: &self.policy,
+            input: self.rules(),
+        }
     }
 
     /// A team created by the product itself (CLI, admin API): allowed under every policy and
@@ -474,12 +444,7 @@ impl Service<'_> {
         Ok(out)
     }
 
-    fn link_team(
-        &self,
-        content: Map<String, Value>,
-        ids: Vec<String>,
-        proj: &Projection,
-    ) -> ScimResult<Value> {
+    fn link_team(&self, content: Map<String, Value>, ids: Vec<String>) -> ScimResult<Value> {
         let name = content
             .get("displayName")
             .and_then(Value::as_str)
@@ -515,7 +480,7 @@ impl Service<'_> {
             if let Some(ext) = content.get("externalId") {
                 c.insert("externalId".into(), ext.clone());
             }
-            let (checks, writes) = self.edge_plan(&id, &ids, &[], None)?;
+            let (checks, writes) = self.edge_plan(&id, &ids, NONE, None)?;
             Ok(Plan {
                 doc: DocChange::Replace(c),
                 internal: Some(linked(true)),
@@ -527,55 +492,72 @@ impl Service<'_> {
             Level::Info,
             &format!("linked team '{name}' ({id}) to the identity provider's group"),
         );
-        self.get_group(&id, proj)
+        self.get_group(&id)
     }
 
     /// Writes for adding and removing edges, with checks that every added user exists (and
-    /// keeps existing until the commit) and the membership stamps.
+    /// keeps existing until the commit) and the membership stamps. Users and edges are read
+    /// [`LOOKUP`] at a time and only their versions kept: a group replaced with 100 000 new
+    /// members must not hold 100 000 user documents.
     fn edge_plan(
         &self,
         gid: &str,
-        add: &[String],
-        remove: &[String],
+        add: &[impl AsRef<str>],
+        remove: &[impl AsRef<str>],
         stamp: Option<&Entry>,
     ) -> ScimResult<(Vec<Check>, Vec<Write>)> {
-        let (mut checks, mut writes) = (Vec::new(), Vec::new());
         if add.is_empty() && remove.is_empty() {
-            return Ok((checks, writes));
+            return Ok((Vec::new(), Vec::new()));
         }
-        let user_keys: Vec<String> = add.iter().map(|u| Kind::User.resource_key(u)).collect();
-        let users = self.store().get_many(&user_keys)?;
-        if let Some(missing) = add
-            .iter()
-            .zip(&users)
-            .find(|(_, e)| e.is_none())
-            .map(|(id, _)| id)
-        {
-            return Err(ScimError::invalid_value(format!(
-                "member '{missing}' is not a user of this organization"
-            )));
-        }
-        for (key, entry) in user_keys.into_iter().zip(&users) {
-            checks.push(Check::unchanged(key, entry.as_ref()));
-        }
-        for u in add {
-            writes.extend(members::link(gid, u));
-            writes.push(members::stamp(members::user_stamp(u)));
+        let mut checks = Vec::with_capacity(add.len() + remove.len() + 1);
+        for chunk in add.chunks(LOOKUP) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|u| Kind::User.resource_key(u.as_ref()))
+                .collect();
+            let users = self.store().get_many(&keys)?;
+            if let Some((missing, _)) = chunk.iter().zip(&users).find(|(_, e)| e.is_none()) {
+                return Err(ScimError::invalid_value(format!(
+                    "member '{}' is not a user of this organization",
+                    missing.as_ref()
+                )));
+            }
+            for (key, entry) in keys.into_iter().zip(&users) {
+                checks.push(Check::unchanged(key, entry.as_ref()));
+            }
         }
         // A removal holds only while its edge does: if the user is deleted meanwhile (which
         // removes the edge), the commit conflicts and the retry no longer removes anything.
-        let edge_keys: Vec<String> = remove.iter().map(|u| members::edge(gid, u)).collect();
-        for (key, edge) in edge_keys.iter().zip(self.store().get_many(&edge_keys)?) {
-            checks.push(Check::unchanged(key.clone(), edge.as_ref()));
+        for chunk in remove.chunks(LOOKUP) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|u| members::edge(gid, u.as_ref()))
+                .collect();
+            let edges = self.store().get_many(&keys)?;
+            for (key, edge) in keys.into_iter().zip(&edges) {
+                checks.push(Check::unchanged(key, edge.as_ref()));
+            }
+        }
+        let stamp_value = members::stamp_value();
+        let mut writes = Vec::with_capacity(3 * (add.len() + remove.len()) + 1);
+        for u in add {
+            writes.extend(members::link(gid, u.as_ref()));
+            writes.push(Write::Put(
+                members::user_stamp(u.as_ref()),
+                stamp_value.clone(),
+            ));
         }
         for u in remove {
-            writes.extend(members::unlink(gid, u));
-            writes.push(members::stamp(members::user_stamp(u)));
+            writes.extend(members::unlink(gid, u.as_ref()));
+            writes.push(Write::Put(
+                members::user_stamp(u.as_ref()),
+                stamp_value.clone(),
+            ));
         }
         if let Some(s) = stamp {
             checks.push(Check::unchanged(members::group_stamp(gid), Some(s)));
         }
-        writes.push(members::stamp(members::group_stamp(gid)));
+        writes.push(Write::Put(members::group_stamp(gid), stamp_value));
         Ok((checks, writes))
     }
 
@@ -601,13 +583,14 @@ impl Service<'_> {
         Err(ScimError::invalid_value(why))
     }
 
-    /// Applies `plan` to the group's document and members atomically, then reads the group back
-    /// for `proj`.
+    /// Applies `plan` to the group's document and members atomically, then reads the group back.
+    /// With `replacement` (sorted, without repeats), that is the new membership and `plan`
+    /// changes only the document.
     fn change_group(
         &self,
         id: &str,
         if_match: Option<&str>,
-        proj: &Projection,
+        replacement: Option<&[String]>,
         plan: impl Fn(&Stored, &mut Delta<'_>) -> ScimResult<DocChange>,
     ) -> ScimResult<Value> {
         let repo = self.groups_repo();
@@ -623,7 +606,10 @@ impl Service<'_> {
             }
             let mut delta = Delta::new(id, Membership::new(self.store()));
             let doc = plan(current, &mut delta)?;
-            let changes = delta.finish()?;
+            let changes = match replacement {
+                Some(wanted) => replacement_changes(&m, id, wanted)?,
+                None => delta.finish()?,
+            };
             self.shrink_guard(id, &changes)?;
             let guard_stamp = (changes.whole || if_match.is_some()).then_some(stamp.as_ref()).flatten();
             let (mut checks, writes) = self.edge_plan(id, &changes.add, &changes.remove, guard_stamp)?;
@@ -632,32 +618,30 @@ impl Service<'_> {
             }
             Ok(Plan { doc, internal: None, checks, writes })
         })?;
-        self.get_group(id, proj)
+        self.get_group(id)
     }
 
+    /// PUT /Groups/{id}: the document and the whole membership (RFC 7644 §3.5.1). Only the
+    /// edges that differ from the stored ones are written.
     pub(crate) fn replace_group(
         &self,
         id: &str,
-        body: &Value,
+        input: GroupInput,
         if_match: Option<&str>,
-        proj: &Projection,
     ) -> ScimResult<Value> {
-        let rs = self.schema(Kind::Group);
-        let mut content = resource::normalize_input(body, rs, self.rules())?;
-        if let Some(other) = body.get("id").and_then(Value::as_str) {
+        let content =
+            resource::normalize_input(&input.doc, self.schema(Kind::Group), self.rules())?;
+        if let Some(other) = input.doc.get("id").and_then(Value::as_str) {
             if other != id {
                 return Err(ScimError::mutability(format!(
                     "'id' is immutable: the body says '{other}', the URL '{id}'"
                 )));
             }
         }
-        let ids: BTreeSet<String> = match content.remove("members") {
-            Some(v) => member_ids(&v)?.into_iter().collect(),
-            None => BTreeSet::new(),
-        };
-        self.change_group(id, if_match, proj, |_, delta| {
-            delta.set_full(ids.clone());
-            delta.explicit_replace = true;
+        let (content, mut ids) = self.content_and_members(content, input.members)?;
+        ids.sort_unstable();
+        ids.dedup();
+        self.change_group(id, if_match, Some(&ids), |_, _| {
             Ok(DocChange::Replace(content.clone()))
         })
     }
@@ -667,11 +651,10 @@ impl Service<'_> {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-        proj: &Projection,
     ) -> ScimResult<Value> {
         let rs = self.schema(Kind::Group);
         let ops = patch::parse_request(body, rs)?;
-        self.change_group(id, if_match, proj, |current, delta| {
+        self.change_group(id, if_match, None, |current, delta| {
             let mut doc = current.doc.clone();
             let mut doc_changed = false;
             for op in &ops {
@@ -769,9 +752,6 @@ impl Service<'_> {
         Ok(filter::matches(f, doc, rs))
     }
 }
-
-/// Marks a presented group whose members the response text must still receive.
-pub(crate) const MEMBERS_PENDING: &str = "urn:scimlet:members-pending";
 
 /// Whether a filter reads members' `display` (`members.display eq "Ada"`,
 /// `members[display sw "A"]`).

@@ -3,7 +3,15 @@
 //! no SCIM wording of its own and loading another component changes all of it.
 
 use crate::error::{ScimError, ScimType};
-use crate::http::{Response, SCIM_JSON};
+use crate::http::SCIM_JSON;
+
+/// A complete error response, always small: status, headers and the SCIM `Error` document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
 
 /// A failure the host detected (mirrors the WIT `operator.host-failure` variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

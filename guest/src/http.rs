@@ -2,8 +2,10 @@
 
 use serde_json::Value;
 
+use crate::body::{self, Body, Limits};
 use crate::discovery;
 use crate::error::{ScimError, ScimResult};
+use crate::group_input::GroupInput;
 use crate::repo::{etag_list_matches, etag_of, Kind};
 use crate::resource::Projection;
 use crate::schema::urn;
@@ -43,80 +45,143 @@ impl Request {
     }
 }
 
-/// The HTTP response to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
+/// The HTTP response to send; `'s` is the lifetime of the store a streamed body reads from.
+#[derive(Debug)]
+pub struct Response<'s> {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: Body<'s>,
+    /// The provisioning record of a write to `/Users` or `/Groups` ([`crate::audit`]), as JSON
+    /// text for the host's audit log; never sent to the client.
+    pub audit: Option<String>,
 }
 
-impl Response {
-    fn json(status: u16, body: &Value) -> Response {
+impl<'s> Response<'s> {
+    fn new(status: u16, body: Body<'s>) -> Self {
         Response {
             status,
             headers: vec![("content-type".into(), SCIM_JSON.into())],
-            body: serde_json::to_vec(body).unwrap_or_default(),
+            body,
+            audit: None,
         }
     }
 
-    fn json_text(status: u16, body: String) -> Response {
-        Response {
+    fn json(status: u16, body: &Value) -> Self {
+        Response::new(
             status,
-            headers: vec![("content-type".into(), SCIM_JSON.into())],
-            body: body.into_bytes(),
-        }
+            Body::Bytes(serde_json::to_vec(body).unwrap_or_default()),
+        )
     }
 
-    pub fn error(e: &ScimError) -> Response {
+    pub fn error(e: &ScimError) -> Self {
         Response::json(e.status, &e.to_json())
     }
 
-    fn empty(status: u16) -> Response {
+    fn empty(status: u16) -> Self {
         Response {
-            status,
             headers: Vec::new(),
-            body: Vec::new(),
+            ..Response::new(status, Body::Bytes(Vec::new()))
         }
     }
 
-    fn with_header(mut self, name: &str, value: &str) -> Response {
+    fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    /// The body as JSON (for tests).
+    /// The response with its body read to the end (tests, hosts that cannot stream).
+    pub fn collect(self) -> Result<Response<'static>, String> {
+        Ok(Response {
+            status: self.status,
+            headers: self.headers,
+            body: Body::Bytes(self.body.collect()?),
+            audit: self.audit,
+        })
+    }
+
+    /// The complete body's bytes; empty for a streamed body, which must be collected first.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.body {
+            Body::Bytes(b) => b,
+            Body::Stream { .. } => &[],
+        }
+    }
+
+    /// The complete body as JSON (for tests); `Null` for a streamed body.
     pub fn json_body(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+        serde_json::from_slice(self.bytes()).unwrap_or(Value::Null)
     }
 }
 
+/// A route whose requests may carry a body larger than the host's ordinary limit (WIT
+/// `handler.large-body-route`): the method, and the first of exactly two path segments,
+/// matched ignoring ASCII case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LargeBodyRoute {
+    pub method: &'static str,
+    pub endpoint: &'static str,
+}
+
+/// The routes that take large bodies: a group replacement carries every member, and Okta
+/// sends one on every membership change ([`crate::group_input`]).
+pub fn large_body_routes() -> &'static [LargeBodyRoute] {
+    &[LargeBodyRoute {
+        method: "PUT",
+        endpoint: "Groups",
+    }]
+}
+
 /// Serves one request. Never panics on client input; every failure is a SCIM error response.
-pub fn handle(store: &dyn Store, req: &Request) -> Response {
+pub fn handle<'s>(store: &'s dyn Store, req: &Request) -> Response<'s> {
+    handle_with(store, req, Limits::DEFAULT)
+}
+
+/// [`handle`] with other streaming limits (tests render the same data streamed and whole).
+pub fn handle_with<'s>(store: &'s dyn Store, req: &Request, limits: Limits) -> Response<'s> {
     #[cfg(feature = "fault-injection")]
     crate::fault::maybe_inject(store, req.header("x-scimlet-fault"));
     let svc = match Service::new(store, &req.base_url, &req.policy) {
         Ok(svc) => svc,
         Err(e) => return Response::error(&e),
     };
-    let resp = route(&svc, req).unwrap_or_else(|e| Response::error(&e));
-    with_audit_record(&svc, req, resp)
+    let mut trail = Trail {
+        limits,
+        body: None,
+        created: None,
+    };
+    let result = route(&svc, req, &mut trail);
+    let audit = audit_record(req, &trail, result.as_ref().err());
+    let mut resp = result.unwrap_or_else(|e| Response::error(&e));
+    resp.audit = audit.map(|r| r.to_string());
+    resp
 }
 
-/// Attaches the provisioning record of a write (see [`crate::audit`]).
-fn with_audit_record(svc: &Service<'_>, req: &Request, resp: Response) -> Response {
-    if !matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-        return resp;
-    }
-    match crate::audit::record(svc, req, &resp) {
-        Some(rec) => resp.with_header(crate::audit::HEADER, &rec.to_string()),
-        None => resp,
-    }
+/// What a request left for its audit record, and how it renders.
+struct Trail {
+    limits: Limits,
+    /// The request body as the operation applied it (after dialect normalisation).
+    body: Option<Value>,
+    /// The id a creation assigned.
+    created: Option<String>,
 }
 
-/// The request body after dialect normalisation, as the operation applied it.
-pub(crate) fn normalized_body(svc: &Service<'_>, req: &Request, kind: Kind) -> ScimResult<Value> {
-    scim_body(svc, req, Some(kind))
+/// The provisioning record of a write to `/Users` or `/Groups`, `None` for anything else.
+fn audit_record(req: &Request, trail: &Trail, error: Option<&ScimError>) -> Option<Value> {
+    let action = crate::audit::Action::of(&req.method)?;
+    let (kind, id) = match segments(&req.path).as_slice() {
+        ["Users"] => (Kind::User, None),
+        ["Groups"] => (Kind::Group, None),
+        ["Users", id] if *id != ".search" => (Kind::User, Some(percent_decode(id))),
+        ["Groups", id] if *id != ".search" => (Kind::Group, Some(percent_decode(id))),
+        _ => return None,
+    };
+    Some(crate::audit::record(&crate::audit::Write {
+        action,
+        kind,
+        id: id.as_deref().or(trail.created.as_deref()),
+        body: trail.body.as_ref(),
+        error,
+    }))
 }
 
 /// The endpoint names served, as RFC 7644 §3.2 and §4 spell them.
@@ -162,7 +227,7 @@ pub(crate) fn segments(path: &str) -> Vec<&str> {
     segments
 }
 
-fn route(svc: &Service<'_>, req: &Request) -> ScimResult<Response> {
+fn route<'s>(svc: &Service<'s>, req: &Request, t: &mut Trail) -> ScimResult<Response<'s>> {
     let path = req.path.trim_end_matches('/');
     let segments = segments(path);
     let method = req.method.as_str();
@@ -177,11 +242,11 @@ fn route(svc: &Service<'_>, req: &Request) -> ScimResult<Response> {
             discovery::resource_type_by_id(svc, &percent_decode(id))
         }),
         [".search"] => match method {
-            "POST" => search(svc, req, &[Kind::User, Kind::Group]),
+            "POST" => search(svc, req, &[Kind::User, Kind::Group], t),
             _ => Err(not_allowed(method, path)),
         },
         [] => match method {
-            "GET" => list(svc, req, &[Kind::User, Kind::Group]),
+            "GET" => list(svc, req, &[Kind::User, Kind::Group], t),
             _ => Err(not_allowed(method, path)),
         },
         ["Roles"] => match method {
@@ -214,7 +279,7 @@ fn route(svc: &Service<'_>, req: &Request) -> ScimResult<Response> {
                 "Groups" => Kind::Group,
                 _ => return Err(ScimError::not_found(format!("no SCIM endpoint at {path}"))),
             };
-            resource_route(svc, req, kind, rest)
+            resource_route(svc, req, kind, rest, t)
         }
     }
 }
@@ -225,7 +290,10 @@ fn not_allowed(method: &str, path: &str) -> ScimError {
 
 /// Discovery resources are read-only; query parameters are ignored, but a filter is refused
 /// (RFC 7644 §4).
-fn discovery_get(req: &Request, body: impl FnOnce() -> ScimResult<Value>) -> ScimResult<Response> {
+fn discovery_get(
+    req: &Request,
+    body: impl FnOnce() -> ScimResult<Value>,
+) -> ScimResult<Response<'static>> {
     if req.method != "GET" {
         return Err(ScimError::method_not_allowed(format!(
             "{} is read-only",
@@ -240,37 +308,53 @@ fn discovery_get(req: &Request, body: impl FnOnce() -> ScimResult<Value>) -> Sci
     Ok(Response::json(200, &body()?))
 }
 
-fn resource_route(
-    svc: &Service<'_>,
+fn resource_route<'s>(
+    svc: &Service<'s>,
     req: &Request,
     kind: Kind,
     rest: &[&str],
-) -> ScimResult<Response> {
+    t: &mut Trail,
+) -> ScimResult<Response<'s>> {
     let method = req.method.as_str();
     match (rest, method) {
-        ([], "GET") => list(svc, req, &[kind]),
+        ([], "GET") => list(svc, req, &[kind], t),
         ([], "POST") => {
-            let body = scim_body(svc, req, Some(kind))?;
-            let proj = projection(svc, req)?;
-            let doc = svc.create(kind, &body, &proj)?;
+            let (doc, proj) = match kind {
+                Kind::Group => {
+                    let input = group_body(svc, req, t)?;
+                    let proj = projection(svc, req)?;
+                    (svc.create_group(input)?, proj)
+                }
+                Kind::User => {
+                    let body = kept_body(t, scim_body(svc, req, Some(kind))?);
+                    let proj = projection(svc, req)?;
+                    (svc.create(kind, body, &proj)?, proj)
+                }
+            };
             let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
+            t.created = Some(id.to_string());
             let location = format!("{}{}/{id}", svc.base_url, svc.schema(kind).endpoint);
-            Ok(
-                Response::json_text(201, svc.render_text(kind, &doc, &proj)?)
-                    .with_header("location", &location)
-                    .with_header("etag", etag_of(&doc)),
-            )
+            let body = body::resource(svc, kind, &doc, &proj, t.limits)?;
+            Ok(Response::new(201, body)
+                .with_header("location", &location)
+                .with_header("etag", etag_of(&doc)))
         }
-        ([".search"], "POST") => search(svc, req, &[kind]),
+        ([".search"], "POST") => search(svc, req, &[kind], t),
         ([id], _) => {
             let id = percent_decode(id);
-            one_resource(svc, req, kind, &id)
+            one_resource(svc, req, kind, &id, t)
         }
         _ => Err(not_allowed(method, &req.path)),
     }
 }
 
-fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimResult<Response> {
+fn one_resource<'s>(
+    svc: &Service<'s>,
+    req: &Request,
+    kind: Kind,
+    id: &str,
+    t: &mut Trail,
+) -> ScimResult<Response<'s>> {
     let if_match = req.header("if-match");
     let proj = projection(svc, req)?;
     let doc = match req.method.as_str() {
@@ -284,9 +368,17 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
             }
             doc
         }
-        "PUT" => svc.replace(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?,
+        "PUT" if kind == Kind::Group => {
+            let input = group_body(svc, req, t)?;
+            svc.replace_group(id, input, if_match)?
+        }
+        "PUT" => {
+            let body = kept_body(t, scim_body(svc, req, Some(kind))?);
+            svc.replace(kind, id, body, if_match, &proj)?
+        }
         "PATCH" => {
-            let doc = svc.patch(kind, id, &scim_body(svc, req, Some(kind))?, if_match, &proj)?;
+            let body = kept_body(t, scim_body(svc, req, Some(kind))?);
+            let doc = svc.patch(kind, id, body, if_match, &proj)?;
             if kind == Kind::Group
                 && req.param("attributes").is_none()
                 && svc.group_too_large_for_body(id, &proj)?
@@ -301,8 +393,13 @@ fn one_resource(svc: &Service<'_>, req: &Request, kind: Kind, id: &str) -> ScimR
         }
         other => return Err(not_allowed(other, &req.path)),
     };
-    let text = svc.render_text(kind, &doc, &proj)?;
-    Ok(Response::json_text(200, text).with_header("etag", etag_of(&doc)))
+    let body = body::resource(svc, kind, &doc, &proj, t.limits)?;
+    Ok(Response::new(200, body).with_header("etag", etag_of(&doc)))
+}
+
+/// Keeps the normalised body for the audit record.
+fn kept_body(t: &mut Trail, body: Value) -> &Value {
+    t.body.insert(body)
 }
 
 fn projection(svc: &Service<'_>, req: &Request) -> ScimResult<Projection> {
@@ -312,8 +409,13 @@ fn projection(svc: &Service<'_>, req: &Request) -> ScimResult<Projection> {
     )
 }
 
-fn list(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
-    list_with(svc, kinds, &list_params(req))
+fn list<'s>(
+    svc: &Service<'s>,
+    req: &Request,
+    kinds: &[Kind],
+    t: &Trail,
+) -> ScimResult<Response<'s>> {
+    list_with(svc, kinds, &list_params(req), t)
 }
 
 fn list_params(req: &Request) -> ListParams {
@@ -328,17 +430,27 @@ fn list_params(req: &Request) -> ListParams {
     }
 }
 
-fn list_with(svc: &Service<'_>, kinds: &[Kind], params: &ListParams) -> ScimResult<Response> {
+fn list_with<'s>(
+    svc: &Service<'s>,
+    kinds: &[Kind],
+    params: &ListParams,
+    t: &Trail,
+) -> ScimResult<Response<'s>> {
     let proj = svc.projection(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )?;
     let page = svc.query(kinds, params)?;
-    Ok(Response::json(200, &svc.list_response(&page, &proj)?))
+    Ok(Response::new(200, body::list(svc, &page, &proj, t.limits)?))
 }
 
 /// `POST .search` with a `SearchRequest` body (RFC 7644 §3.4.3).
-fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Response> {
+fn search<'s>(
+    svc: &Service<'s>,
+    req: &Request,
+    kinds: &[Kind],
+    t: &Trail,
+) -> ScimResult<Response<'s>> {
     let body = scim_body(svc, req, None)?;
     let obj = body
         .as_object()
@@ -384,7 +496,7 @@ fn search(svc: &Service<'_>, req: &Request, kinds: &[Kind]) -> ScimResult<Respon
         attributes: text("attributes")?,
         excluded_attributes: text("excludedAttributes")?,
     };
-    list_with(svc, kinds, &params)
+    list_with(svc, kinds, &params, t)
 }
 
 /// The body with identity-provider dialects rewritten to RFC 7644 form ([`crate::dialect`]),
@@ -394,8 +506,29 @@ fn scim_body(svc: &Service<'_>, req: &Request, kind: Option<Kind>) -> ScimResult
     crate::dialect::normalize(json_body(req)?, &req.method, rs, &svc.policy)
 }
 
+/// A group body for POST and PUT, its members parsed into ids as they stream past
+/// ([`crate::group_input`]) and the rest normalised; kept for the audit record.
+fn group_body(svc: &Service<'_>, req: &Request, t: &mut Trail) -> ScimResult<GroupInput> {
+    check_body(req)?;
+    let rules = svc.group_rules(&req.method);
+    let mut input = GroupInput::parse(&req.body, rules).map_err(not_json)?;
+    input.doc = crate::dialect::normalize(input.doc, &req.method, Some(rules.rs), &svc.policy)?;
+    t.body = Some(input.doc.clone());
+    Ok(input)
+}
+
 /// Parses a JSON request body; accepts `application/scim+json`, `application/json` or none.
 fn json_body(req: &Request) -> ScimResult<Value> {
+    check_body(req)?;
+    crate::json::parse(&req.body).map_err(not_json)
+}
+
+fn not_json(e: serde_json::Error) -> ScimError {
+    ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+}
+
+/// Refuses a body of another media type, or none.
+fn check_body(req: &Request) -> ScimResult<()> {
     if let Some(ct) = req.header("content-type") {
         let media = ct
             .split(';')
@@ -414,85 +547,7 @@ fn json_body(req: &Request) -> ScimResult<Value> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    parse_json(&req.body)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
-}
-
-/// Parses JSON like `serde_json::from_slice` (with its nesting limit), but refuses an object
-/// that names a key twice: serde_json silently keeps the last one, so `{"active": true,
-/// "active": false}` would mean whatever the parser happened to do. SCIM attribute names are
-/// case-insensitive, so `userName` and `USERNAME` are the same key too.
-fn parse_json(body: &[u8]) -> serde_json::Result<Value> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = strict_json::NoDuplicateKeys.deserialize(&mut de)?;
-    de.end()?;
-    Ok(value)
-}
-
-mod strict_json {
-    use std::collections::HashSet;
-    use std::fmt;
-
-    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-    use serde_json::{Map, Value};
-
-    /// Builds a [`Value`] as its own `Deserialize` does, failing on a repeated object key.
-    pub struct NoDuplicateKeys;
-
-    impl<'de> DeserializeSeed<'de> for NoDuplicateKeys {
-        type Value = Value;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for NoDuplicateKeys {
-        type Value = Value;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-            Ok(Value::Bool(v))
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-            Ok(v.into())
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-            Ok(v.into())
-        }
-        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-            Ok(v.into())
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-            Ok(Value::String(v.to_owned()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Value, E> {
-            Ok(Value::String(v))
-        }
-        fn visit_unit<E>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-            let mut items = Vec::new();
-            while let Some(item) = seq.next_element_seed(NoDuplicateKeys)? {
-                items.push(item);
-            }
-            Ok(Value::Array(items))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-            let (mut object, mut seen) = (Map::new(), HashSet::new());
-            while let Some(key) = map.next_key::<String>()? {
-                if !seen.insert(key.to_lowercase()) {
-                    return Err(de::Error::custom(format!("duplicate key {key:?}")));
-                }
-                let value = map.next_value_seed(NoDuplicateKeys)?;
-                object.insert(key, value);
-            }
-            Ok(Value::Object(object))
-        }
-    }
+    Ok(())
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding) in a query component. A `%` not followed by two

@@ -4,6 +4,7 @@
 //! `wasm32` builds add the thin wit-bindgen adapter in `component.rs`.
 
 pub mod audit;
+pub mod body;
 pub mod check;
 pub mod clock;
 #[cfg(target_arch = "wasm32")]
@@ -16,11 +17,13 @@ pub mod export;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod filter;
+pub mod group_input;
 pub mod groups;
 pub mod host_failure;
 pub mod http;
 pub mod identifiers;
 pub mod import;
+mod json;
 pub mod members;
 pub mod patch;
 pub mod policy;

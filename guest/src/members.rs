@@ -67,8 +67,13 @@ pub fn unlink(group: &str, user: &str) -> [Write; 2] {
 
 /// A stamp write: the time of the change; its version comes from the commit.
 pub fn stamp(key: String) -> Write {
+    Write::Put(key, stamp_value())
+}
+
+/// The value of a stamp written now (one for all the stamps of a commit).
+pub fn stamp_value() -> Vec<u8> {
     let body = json!({"lastModified": clock::rfc3339(clock::now_millis())});
-    Write::Put(key, serde_json::to_vec(&body).unwrap_or_default())
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// The `lastModified` a stamp carries.
@@ -101,9 +106,8 @@ impl<'a> Membership<'a> {
     }
 
     /// Calls `visit` with every member of a group, in key order, as the `members` value
-    /// `fields` keeps (`$ref` under `base_url`). The edges are read in batches so that a large
-    /// group is never held in memory as a whole; `display` costs one batched read of the
-    /// batch's users.
+    /// `fields` keeps (`$ref` under `base_url`). The edges are read in pages so that a large
+    /// group is never held in memory as a whole; `display` costs one batched read per page.
     pub fn for_each_member(
         &self,
         group: &str,
@@ -112,35 +116,63 @@ impl<'a> Membership<'a> {
         mut visit: impl FnMut(Value),
     ) -> ScimResult<()> {
         const BATCH: u32 = 2000;
-        let prefix = members_prefix(group);
-        let mut start = prefix.clone();
+        let mut after: Option<String> = None;
         loop {
-            let scan = Scan {
-                start: start.clone(),
-                end: crate::store::prefix_end(&prefix),
-                skip: 0,
-                limit: BATCH,
-                descending: false,
-                keys_only: true,
-            };
-            let batch = self.store.scan(&scan)?;
-            let ids: Vec<&str> = batch
-                .iter()
-                .filter_map(|e| e.key.strip_prefix(&prefix))
-                .collect();
-            let displays = if fields.display {
-                self.displays(&ids)?
-            } else {
-                vec![None; ids.len()]
-            };
-            for (id, display) in ids.iter().zip(displays) {
-                visit(fields.item(id, display, base_url));
+            let ids = self.page(group, after.as_deref(), BATCH)?;
+            for item in self.items(&ids, fields, base_url)? {
+                visit(item);
             }
-            match batch.last() {
-                Some(last) if batch.len() == BATCH as usize => start = format!("{}\u{0}", last.key),
+            match ids.last() {
+                Some(last) if ids.len() == BATCH as usize => after = Some(last.clone()),
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// Up to `limit` member ids of a group in key order, after `after` (from the first when
+    /// `None`): one keys-only scan.
+    pub fn page(&self, group: &str, after: Option<&str>, limit: u32) -> ScimResult<Vec<String>> {
+        let prefix = members_prefix(group);
+        let start = match after {
+            // The smallest key greater than the last edge read.
+            Some(id) => format!("{prefix}{id}\u{0}"),
+            None => prefix.clone(),
+        };
+        let scan = Scan {
+            start,
+            end: crate::store::prefix_end(&prefix),
+            skip: 0,
+            limit,
+            descending: false,
+            keys_only: true,
+        };
+        Ok(self
+            .store
+            .scan(&scan)?
+            .into_iter()
+            .filter_map(|e| e.key.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
+    /// The `members` values of these users, as `fields` keeps them; `display` costs one
+    /// batched read of the users.
+    pub fn items(
+        &self,
+        ids: &[String],
+        fields: MemberFields,
+        base_url: &str,
+    ) -> ScimResult<Vec<Value>> {
+        let displays = if fields.display {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            self.displays(&ids)?
+        } else {
+            vec![None; ids.len()]
+        };
+        Ok(ids
+            .iter()
+            .zip(displays)
+            .map(|(id, display)| fields.item(id, display, base_url))
+            .collect())
     }
 
     /// Each user's `displayName`, else its `userName` (`None` for a user that is gone).

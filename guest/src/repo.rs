@@ -318,7 +318,7 @@ impl<'a> Repo<'a> {
             let (more_checks, more_writes) = extra(&id)?;
             checks.extend(more_checks);
             writes.extend(more_writes);
-            match self.store.commit(&checks, &writes) {
+            match self.store.commit_owned(checks, writes) {
                 Ok(_) => return Ok(doc),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -479,7 +479,7 @@ impl<'a> Repo<'a> {
                 });
             }
             checks.push(Check::unchanged(key.clone(), Some(&current.entry)));
-            match self.store.commit(&checks, &writes) {
+            match self.store.commit_owned(checks, writes) {
                 Ok(_) => {
                     let doc = if deleted {
                         None

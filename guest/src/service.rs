@@ -5,15 +5,16 @@ use std::cell::{OnceCell, RefCell};
 use std::cmp::Ordering;
 use std::rc::Rc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{self, Filter};
+use crate::group_input::GroupInput;
 use crate::patch;
 use crate::policy::Policy;
 use crate::repo::{Change, Kind, Repo, Stored};
 use crate::resource::{self, InputRules, Projection};
-use crate::schema::{urn, AttrPath, AttrType, Container, Resolved, ResourceSchema};
+use crate::schema::{AttrPath, AttrType, Container, Resolved, ResourceSchema};
 use crate::store::Store;
 
 /// One request's view of a tenant: its store, policy and schemas.
@@ -129,7 +130,7 @@ impl<'a> Service<'a> {
         Repo::new(self.store, kind, self.schema(kind))
     }
 
-    pub(crate) fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &'a dyn Store {
         self.store
     }
 
@@ -153,19 +154,6 @@ impl<'a> Service<'a> {
         Projection::parse(attributes.as_deref(), excluded)
     }
 
-    /// The response text of a presentable document: the projection applied and, for a group
-    /// read with its members, the members streamed in.
-    pub fn render_text(&self, kind: Kind, doc: &Value, proj: &Projection) -> ScimResult<String> {
-        let mut text = self.render(kind, doc, proj).to_string();
-        if doc.get(crate::groups::MEMBERS_PENDING) == Some(&Value::Bool(true)) {
-            let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
-            if let (Some(members), Some(close)) = (self.members_text(id, proj)?, text.rfind('}')) {
-                text.insert_str(close, &format!(",\"members\":{members}"));
-            }
-        }
-        Ok(text)
-    }
-
     /// Applies the projection to a presentable document.
     pub fn render(&self, kind: Kind, doc: &Value, proj: &Projection) -> Value {
         resource::render(doc, self.schema(kind), proj, &self.base_url)
@@ -177,7 +165,10 @@ impl<'a> Service<'a> {
                 let doc = self.create_user(body)?;
                 self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
             }
-            Kind::Group => self.create_group(body, proj),
+            Kind::Group => {
+                let rules = self.group_rules("POST");
+                self.create_group(GroupInput::from_value(body.clone(), rules))
+            }
         }
     }
 
@@ -187,7 +178,7 @@ impl<'a> Service<'a> {
                 let doc = self.repo(kind).get_existing(id)?.doc;
                 self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
             }
-            Kind::Group => self.get_group(id, proj),
+            Kind::Group => self.get_group(id),
         }
     }
 
@@ -201,7 +192,8 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> ScimResult<Value> {
         if kind == Kind::Group {
-            return self.replace_group(id, body, if_match, proj);
+            let input = GroupInput::from_value(body.clone(), self.group_rules("PUT"));
+            return self.replace_group(id, input, if_match);
         }
         let content = resource::normalize_input(body, self.schema(Kind::User), self.rules())?;
         if let Some(other) = body.get("id").and_then(Value::as_str) {
@@ -229,7 +221,7 @@ impl<'a> Service<'a> {
         proj: &Projection,
     ) -> ScimResult<Value> {
         if kind == Kind::Group {
-            return self.patch_group(id, body, if_match, proj);
+            return self.patch_group(id, body, if_match);
         }
         let rs = self.schema(Kind::User);
         let ops = patch::parse_request(body, rs)?;
@@ -393,40 +385,6 @@ impl<'a> Service<'a> {
             .parse()
             .map_err(|_| ScimError::invalid_value(format!("count '{text}' is not an integer")))?;
         Ok(n.clamp(0, i64::from(self.policy.max_page_size)) as u32)
-    }
-
-    /// Renders a page as a `ListResponse` (RFC 7644 §3.4.2). Lists expand members and user
-    /// groups only when `attributes` asks for them, so a page costs the same for any group size.
-    pub fn list_response(&self, page: &Page, proj: &Projection) -> ScimResult<Value> {
-        let group_ids: Vec<String> = page
-            .resources
-            .iter()
-            .filter(|(k, _)| *k == Kind::Group)
-            .filter_map(|(_, d)| d.get("id").and_then(Value::as_str))
-            .map(crate::members::group_stamp)
-            .collect();
-        let mut stamps = self.store.get_many(&group_ids)?.into_iter();
-        let mut resources = Vec::with_capacity(page.resources.len());
-        for (kind, doc) in &page.resources {
-            let presented = match kind {
-                Kind::User => self.present_user(doc, proj.requests("groups"))?,
-                Kind::Group => {
-                    let stamp = stamps.next().flatten();
-                    let members = proj
-                        .requests("members")
-                        .then(|| crate::members::MemberFields::of(proj));
-                    self.present_group(doc, stamp.as_ref(), members)?
-                }
-            };
-            resources.push(self.render(*kind, &presented, proj));
-        }
-        Ok(json!({
-            "schemas": [urn::LIST_RESPONSE],
-            "totalResults": page.total,
-            "startIndex": page.start_index,
-            "itemsPerPage": resources.len(),
-            "Resources": resources,
-        }))
     }
 }
 

@@ -13,7 +13,13 @@ const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// A request with a raw body and content type.
-fn raw(t: &Tenant, method: &str, target: &str, content_type: &str, body: &[u8]) -> Response {
+fn raw<'t>(
+    t: &'t Tenant,
+    method: &str,
+    target: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Response<'t> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let req = Request {
         method: method.into(),
@@ -28,7 +34,7 @@ fn raw(t: &Tenant, method: &str, target: &str, content_type: &str, body: &[u8]) 
 }
 
 /// Asserts an RFC 7644 §3.12 error with this status and `scimType`.
-fn assert_error(resp: &Response, status: u16, scim_type: Option<&str>, context: &str) {
+fn assert_error(resp: &Response<'_>, status: u16, scim_type: Option<&str>, context: &str) {
     let body = resp.json_body();
     assert_eq!(resp.status, status, "{context}: {body}");
     assert_eq!(

@@ -1,12 +1,43 @@
-//! The `handler` export: one SCIM HTTP request in, one response out.
+//! The `handler` export: one SCIM HTTP request in, one response out, a large body as a
+//! `body-stream` resource that the host pulls chunk by chunk.
+
+use std::cell::RefCell;
 
 use super::bindings::exports::scimlet::scim::handler;
 use super::bindings::scimlet::scim::log;
 use super::{forward_diagnostics, Component, HostStore};
+use crate::body::Body;
+
+/// The rest of a streamed body. The host calls `next-chunk` through a shared handle, hence the
+/// cell; it is never borrowed twice, as a component instance runs one call at a time.
+pub(crate) struct Rest(RefCell<Box<dyn crate::body::BodyStream>>);
+
+impl handler::GuestBodyStream for Rest {
+    fn next_chunk(&self) -> Result<Option<Vec<u8>>, String> {
+        let chunk = self.0.borrow_mut().next_chunk();
+        if let Err(e) = &chunk {
+            log::emit(log::Level::Warn, &format!("a streamed body failed: {e}"));
+        }
+        chunk
+    }
+}
 
 impl handler::Guest for Component {
+    type BodyStream = Rest;
+
+    fn large_body_routes() -> Vec<handler::LargeBodyRoute> {
+        crate::http::large_body_routes()
+            .iter()
+            .map(|r| handler::LargeBodyRoute {
+                method: r.method.into(),
+                endpoint: r.endpoint.into(),
+            })
+            .collect()
+    }
+
     fn handle(req: handler::Request) -> handler::Response {
         forward_diagnostics();
+        // The store lives as long as the instance, so a streamed body may outlive the call.
         static STORE: HostStore = HostStore;
         let request = crate::http::Request {
             method: req.method,
@@ -27,10 +58,19 @@ impl handler::Guest for Component {
                 ),
             );
         }
+        let (body, rest) = match resp.body {
+            Body::Bytes(b) => (b, None),
+            Body::Stream { first, rest } => (
+                first,
+                Some(handler::BodyStream::new(Rest(RefCell::new(rest)))),
+            ),
+        };
         handler::Response {
             status: resp.status,
             headers: resp.headers,
-            body: resp.body,
+            body,
+            rest,
+            audit: resp.audit,
         }
     }
 }

@@ -81,6 +81,23 @@ impl Store for HostStore {
             .collect();
         host::commit(&checks, &writes).map_err(from_host)
     }
+    fn commit_owned(&self, checks: Vec<Check>, writes: Vec<Write>) -> Result<u64, StoreError> {
+        let checks: Vec<host::Check> = checks
+            .into_iter()
+            .map(|c| host::Check {
+                key: c.key,
+                version: c.version,
+            })
+            .collect();
+        let writes: Vec<host::Write> = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::Put(k, v) => host::Write::Put((k, v)),
+                Write::Delete(k) => host::Write::Delete(k),
+            })
+            .collect();
+        host::commit(&checks, &writes).map_err(from_host)
+    }
 }
 
 pub(crate) fn wit_error(e: ScimError) -> types::ScimError {

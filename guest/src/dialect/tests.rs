@@ -242,7 +242,7 @@ impl Tenant {
         }
     }
 
-    pub(crate) fn call(&self, method: &str, target: &str, body: Option<Value>) -> Response {
+    pub(crate) fn call(&self, method: &str, target: &str, body: Option<Value>) -> Response<'_> {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         handle(
             &self.store,

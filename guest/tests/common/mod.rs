@@ -34,7 +34,20 @@ impl Tenant {
         target: &str,
         body: Option<Value>,
         headers: &[(&str, &str)],
-    ) -> Response {
+    ) -> Response<'static> {
+        self.call_raw(method, target, body, headers)
+            .collect()
+            .expect("the body streams to the end")
+    }
+
+    /// The response as the handler returns it, its body possibly streamed.
+    pub fn call_raw(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Response<'_> {
         handle(
             &self.store,
             &request(method, target, body, headers, &self.policy),
@@ -114,7 +127,7 @@ pub fn request(
     }
 }
 
-pub fn header<'r>(resp: &'r Response, name: &str) -> Option<&'r str> {
+pub fn header<'r>(resp: &'r Response<'_>, name: &str) -> Option<&'r str> {
     resp.headers
         .iter()
         .find(|(k, _)| k == name)
