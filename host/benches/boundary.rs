@@ -21,9 +21,9 @@ type MakeRequest<'a> = Box<dyn Fn(usize) -> scimlet::runtime::GuestRequest + 'a>
 
 fn main() {
     let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
-    let (tenant, _) =
-        scimlet::tenants::create(backend.as_ref(), "bench", "standard", None).unwrap();
     let rt = runtime();
+    let (tenant, _) =
+        scimlet::tenants::create(backend.as_ref(), &rt, "bench", "standard", None).unwrap();
     let fresh = fresh_runtime();
     let n: usize = std::env::var("SCIMLET_BENCH_ITERS")
         .ok()

@@ -5,10 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scimlet::runtime::{
-    GuestContext, GuestRequest, GuestResponse, Limits, Runtime, EMBEDDED_COMPONENT,
-};
-use scimlet::store::{Backend, Tenant};
+use scimlet::runtime::{GuestContext, GuestRequest, Limits, Runtime, EMBEDDED_COMPONENT};
+use scimlet::store::{Backend, Tenant, TenantStore};
+
+/// A response, its body complete (a streamed one collected).
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
 
 pub const BASE: &str = "http://bench.local/scim/v2";
 
@@ -54,14 +58,39 @@ pub fn wasm(
     backend: &Arc<dyn Backend>,
     tenant: &Tenant,
     mut req: GuestRequest,
-) -> GuestResponse {
+) -> Reply {
     req.ctx.policy = tenant.policy.to_string();
-    rt.handle(backend.clone(), tenant, req).expect("guest ran")
+    let mut handled = rt.handle(backend.clone(), tenant, req).expect("guest ran");
+    if let Some(rest) = handled.rest.as_mut() {
+        while let Some(chunk) = rest.next_chunk().expect("streamed body") {
+            handled.body.extend_from_slice(&chunk);
+        }
+    }
+    Reply {
+        status: handled.status,
+        body: handled.body,
+    }
 }
 
-/// Runs a request through the natively linked guest.
-pub fn native(backend: &Arc<dyn Backend>, tenant: &Tenant, req: GuestRequest) -> GuestResponse {
-    scimlet::native::handle(backend.as_ref(), tenant, req)
+/// Runs a request through the guest linked natively (a dev-dependency of the benches only:
+/// the `native` column is what the component boundary is measured against).
+pub fn native(backend: &Arc<dyn Backend>, tenant: &Tenant, req: GuestRequest) -> Reply {
+    let store = TenantStore::new(backend.as_ref(), &tenant.id);
+    let req = scimlet_guest::http::Request {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: req.body,
+        base_url: req.ctx.base_url,
+        policy: tenant.policy.to_string(),
+    };
+    let resp = scimlet_guest::http::handle(&store, &req);
+    let status = resp.status;
+    Reply {
+        status,
+        body: resp.body.collect().expect("streamed body"),
+    }
 }
 
 /// Median and p99 of per-call times over `n` calls (after `n / 10` warm-up calls). Each call

@@ -14,7 +14,7 @@ use scimlet::store::sqlite::{SqliteBackend, SqliteOptions};
 use scimlet::store::Backend;
 use serde_json::{json, Value};
 
-fn id_of(resp: &scimlet::runtime::GuestResponse) -> String {
+fn id_of(resp: &common::Reply) -> String {
     assert!(
         resp.status < 300,
         "{} {}",
@@ -35,6 +35,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bench.db");
     let started = Instant::now();
+    let rt = runtime();
     {
         // Preload without fsync per commit; the measured phase below reopens with durable commits.
         let fast = SqliteOptions {
@@ -43,7 +44,7 @@ fn main() {
         };
         let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open_with(&db, fast).unwrap());
         let (tenant, _) =
-            scimlet::tenants::create(backend.as_ref(), "bench", "standard", None).unwrap();
+            scimlet::tenants::create(backend.as_ref(), &rt, "bench", "standard", None).unwrap();
         let big = id_of(&native(
             &backend,
             &tenant,
@@ -83,7 +84,6 @@ fn main() {
 
     let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&db).unwrap());
     let tenant = backend.tenant("bench").unwrap().unwrap();
-    let rt = runtime();
     let find = |name: &str| {
         let resp = wasm(
             &rt,

@@ -64,6 +64,10 @@ pub struct Layer {
     /// Largest accepted request body, in bytes [default: 1048576].
     #[arg(long, env = "SCIMLET_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest request body on the routes the component declares large (`PUT /Groups/{id}`,
+    /// which carries every member), in bytes [default: 16777216].
+    #[arg(long, env = "SCIMLET_MAX_LARGE_BODY_BYTES")]
+    pub max_large_body_bytes: Option<usize>,
     /// Requests served at once; beyond it clients get 503 with Retry-After [default: 64].
     #[arg(long, env = "SCIMLET_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
@@ -134,6 +138,7 @@ pub struct Settings {
     pub component: Option<PathBuf>,
     pub cache_dir: PathBuf,
     pub max_body_bytes: usize,
+    pub max_large_body_bytes: usize,
     pub max_concurrency: usize,
     pub guest_memory_mib: usize,
     pub guest_deadline_ms: u64,
@@ -183,6 +188,7 @@ impl Layer {
             component: self.component.or(lower.component),
             cache_dir: self.cache_dir.or(lower.cache_dir),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            max_large_body_bytes: self.max_large_body_bytes.or(lower.max_large_body_bytes),
             max_concurrency: self.max_concurrency.or(lower.max_concurrency),
             guest_memory_mib: self.guest_memory_mib.or(lower.guest_memory_mib),
             guest_deadline_ms: self.guest_deadline_ms.or(lower.guest_deadline_ms),
@@ -214,6 +220,7 @@ impl Layer {
             store: self.store.unwrap_or(StoreKind::Sqlite),
             component: self.component,
             max_body_bytes: self.max_body_bytes.unwrap_or(1 << 20),
+            max_large_body_bytes: self.max_large_body_bytes.unwrap_or(16 << 20),
             max_concurrency: self.max_concurrency.unwrap_or(64),
             guest_memory_mib: self.guest_memory_mib.unwrap_or(64),
             guest_deadline_ms: self.guest_deadline_ms.unwrap_or(5000),
@@ -250,6 +257,9 @@ impl Settings {
         }
         if self.max_connections == 0 {
             return invalid("max-connections must be at least 1");
+        }
+        if self.max_large_body_bytes < self.max_body_bytes {
+            return invalid("max-large-body-bytes must be at least max-body-bytes");
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls-cert and tls-key go together: give both or neither");

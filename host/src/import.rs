@@ -210,29 +210,29 @@ pub fn export(
 ) -> Result<(), ImportError> {
     let io = |e: std::io::Error| ImportError::Read("output".into(), e);
     let csv_error = |e: csv::Error| ImportError::Scim(e.to_string());
-    let mut csv = match format {
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(COLUMNS).map_err(csv_error)?;
-            Some(w)
-        }
-        Format::JsonLines => None,
-    };
     let mut cursor: Option<String> = None;
+    let mut first = true;
     loop {
         let page = runtime.export_rows(backend, tenant, cursor.as_deref(), BATCH as u32)?;
-        for row in &page.rows {
-            match &mut csv {
-                Some(w) => w.write_record(csv_record(row)).map_err(csv_error)?,
-                None => writeln!(out, "{row}").map_err(io)?,
+        match format {
+            // A writer per page, straight onto `out`: the export never holds more than a page.
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(&mut *out);
+                if first {
+                    w.write_record(COLUMNS).map_err(csv_error)?;
+                }
+                for row in &page.rows {
+                    w.write_record(csv_record(row)).map_err(csv_error)?;
+                }
+                w.flush().map_err(io)?;
+            }
+            Format::JsonLines => {
+                for row in &page.rows {
+                    writeln!(out, "{row}").map_err(io)?;
+                }
             }
         }
-        // A page at a time, so the export's memory does not grow with the tenant.
-        if let Some(w) = &mut csv {
-            w.flush().map_err(io)?;
-            out.write_all(w.get_ref()).map_err(io)?;
-            w.get_mut().clear();
-        }
+        first = false;
         match page.next {
             Some(next) => cursor = Some(next),
             None => break,

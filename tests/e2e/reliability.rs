@@ -14,7 +14,7 @@ use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, Write as StoreWrite};
 use serde_json::{json, Value};
 
-use crate::support::{assert_scim_error, cli, fault_component, json, scimlet, Server, BIN, SCIM_JSON};
+use crate::support::{assert_scim_error, cli, fault_component, json, scimlet, Server, SCIM_JSON};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
