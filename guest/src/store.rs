@@ -21,4 +21,3 @@ impl From<StoreError> for ScimError {
         }
     }
 }
-

@@ -200,7 +200,10 @@ async fn create_tenant(State(state): State<AdminState>, body: Bytes) -> ApiResul
 }
 
 async fn show_tenant(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
-    let detail = blocking(&state, move |b, rt| tenant_detail(rt, &tenants::find(b, &name)?)).await?;
+    let detail = blocking(&state, move |b, rt| {
+        tenant_detail(rt, &tenants::find(b, &name)?)
+    })
+    .await?;
     Ok(Json(detail).into_response())
 }
 

@@ -204,7 +204,6 @@ mod tests {
     use super::*;
     use crate::store::memory::MemoryBackend;
 
-
     #[test]
     fn values_are_json_when_they_parse_and_strings_otherwise() {
         assert_eq!(parse_value("500"), json!(500));
@@ -235,7 +234,10 @@ mod tests {
         let effective = set_policy(&backend, &rt, &tenant, good).unwrap();
         assert_eq!(effective["max-page-size"], 500);
         let stored = find(&backend, &tenant.id).unwrap();
-        assert_eq!(effective_policy(&rt, &stored).unwrap()["max-page-size"], 500);
+        assert_eq!(
+            effective_policy(&rt, &stored).unwrap()["max-page-size"],
+            500
+        );
         assert!(matches!(
             create(&backend, &rt, "other", "no-such-profile", None),
             Err(TenantError::InvalidPolicy(why)) if why.contains("writer")

@@ -3,6 +3,7 @@
 mod support;
 
 mod connections;
+mod contract;
 mod foundation;
 mod groups;
 mod operations;

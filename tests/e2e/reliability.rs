@@ -589,10 +589,7 @@ fn guest_faults_fail_their_own_requests_while_another_tenant_is_served() {
     assert_eq!(status, 200);
     assert_eq!(list["totalResults"].as_u64(), Some(count as u64));
     create_user(&s, "after-faults");
-    let out = scimlet()
-        .args(["check", "--data", dir])
-        .output()
-        .unwrap();
+    let out = scimlet().args(["check", "--data", dir]).output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && report.contains("'bystander'"),

@@ -236,9 +236,11 @@ impl ScimService {
         };
         // A client that sends its headers and then trickles (or withholds) its body must not
         // hold a slot for longer than a request may take.
-        let collected =
-            tokio::time::timeout(inner.config.request_timeout, Limited::new(body, limit).collect())
-                .await;
+        let collected = tokio::time::timeout(
+            inner.config.request_timeout,
+            Limited::new(body, limit).collect(),
+        )
+        .await;
         let Ok(collected) = collected else {
             return self.page(HostFailure::BodyTimeout);
         };
@@ -336,8 +338,7 @@ impl ScimService {
                         method,
                         path,
                         status: handled.status,
-                        operation: serde_json::from_str(record)
-                            .unwrap_or(serde_json::Value::Null),
+                        operation: serde_json::from_str(record).unwrap_or(serde_json::Value::Null),
                     });
                 }
                 self.respond(handled, permit)
@@ -528,8 +529,7 @@ mod tests {
         let backend: Arc<dyn Backend> = Arc::new(crate::store::memory::MemoryBackend::new());
         let runtime = crate::runtime::test_runtime();
         let (_, token) =
-            crate::tenants::create(backend.as_ref(), &runtime, "acme", "standard", None)
-                .unwrap();
+            crate::tenants::create(backend.as_ref(), &runtime, "acme", "standard", None).unwrap();
         let config = ServiceConfig {
             max_concurrent_reads: 1,
             ..ServiceConfig::default()

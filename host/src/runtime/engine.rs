@@ -25,7 +25,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// names neither version).
 pub(super) fn check_contract(engine: &Engine, component: &Component) -> anyhow::Result<()> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     for interface in ["handler", "operator"] {
         let wanted = format!("{PACKAGE}/{interface}@{VERSION}");
         if exports.contains(&wanted) {
@@ -43,7 +46,11 @@ pub(super) fn check_contract(engine: &Engine, component: &Component) -> anyhow::
         anyhow::bail!(
             "the component does not export {wanted}, so it is not a scimlet SCIM component \
              (it exports: {})",
-            if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "nothing".to_string()
+            } else {
+                names.join(", ")
+            }
         );
     }
     Ok(())
@@ -196,4 +203,3 @@ pub(super) fn spawn_epoch_ticker(engine: &Engine) {
         })
         .ok();
 }
-

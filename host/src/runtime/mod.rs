@@ -221,12 +221,8 @@ impl Runtime {
                     .call_large_body_routes(&mut w.store)
             })
             .context("ask the component for its large-body routes")?;
-        runtime.large_body_routes = Arc::new(
-            routes
-                .into_iter()
-                .map(|r| (r.method, r.endpoint))
-                .collect(),
-        );
+        runtime.large_body_routes =
+            Arc::new(routes.into_iter().map(|r| (r.method, r.endpoint)).collect());
         Ok(runtime)
     }
 

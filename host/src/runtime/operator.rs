@@ -192,7 +192,9 @@ impl Runtime {
     ) -> Result<Vec<String>, GuestFault> {
         let ctx = context(tenant);
         self.with_tenant(backend, tenant, |w| {
-            w.plugin.scimlet_scim_operator().call_check(&mut w.store, &ctx)
+            w.plugin
+                .scimlet_scim_operator()
+                .call_check(&mut w.store, &ctx)
         })
     }
 }

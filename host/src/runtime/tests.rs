@@ -6,7 +6,6 @@ use std::sync::Arc;
 use super::*;
 use crate::store::memory::MemoryBackend;
 
-
 #[allow(dead_code)] // build.rs's part of the shared file
 mod guest_build {
     include!(concat!(env!("CARGO_MANIFEST_DIR"), "/guest_build.rs"));
@@ -166,7 +165,12 @@ fn a_component_of_another_contract_version_is_refused_in_words() {
         "{text}"
     );
     let stranger = component_exporting("example:other/api@1.0.0");
-    let text = format!("{:#}", Runtime::new(&stranger, None, Limits::default()).err().unwrap());
+    let text = format!(
+        "{:#}",
+        Runtime::new(&stranger, None, Limits::default())
+            .err()
+            .unwrap()
+    );
     assert!(text.contains("not a scimlet SCIM component"), "{text}");
 }
 
@@ -196,7 +200,10 @@ fn operator_calls_run_in_the_component() {
     let (rt, backend, t) = setup(EMBEDDED_COMPONENT, Limits::default());
     assert!(rt.profiles().unwrap().contains(&"writer".to_string()));
     let team = rt.create_team(&backend, &t[0], "Sales").unwrap();
-    assert_eq!((team.name.as_str(), team.linked, team.members), ("Sales", false, 0));
+    assert_eq!(
+        (team.name.as_str(), team.linked, team.members),
+        ("Sales", false, 0)
+    );
     assert_eq!(rt.list_teams(&backend, &t[0]).unwrap(), [team]);
     assert!(rt.list_teams(&backend, &t[1]).unwrap().is_empty());
     let rows = [
