@@ -1,37 +1,23 @@
 //! scimlet guest: every SCIM rule, as plain Rust behind a [`store::Store`].
 //!
 //! Native builds (unit tests, the host's native benchmark mode) use this crate as a library;
-//! `wasm32` builds add the thin wit-bindgen adapter in `component.rs`.
+//! `wasm32` builds add the thin wit-bindgen adapter in `component/`.
+//!
+//! Layers, each importing only the ones below it:
+//! `protocol` → `ops` → `persist` → `rules` → `model`.
 
-pub mod audit;
-pub mod body;
-pub mod check;
-pub mod clock;
 #[cfg(target_arch = "wasm32")]
 mod component;
-pub mod diag;
-pub mod dialect;
-pub mod discovery;
-pub mod error;
-pub mod export;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
-pub mod filter;
-pub mod group_input;
-pub mod groups;
-pub mod host_failure;
-pub mod http;
-pub mod identifiers;
-pub mod import;
-mod json;
-pub mod members;
-pub mod patch;
-pub mod policy;
-pub mod repo;
-pub mod resource;
-pub mod roles;
-pub mod schema;
-pub mod service;
-pub mod store;
-pub mod teams;
-pub mod users;
+pub mod model;
+pub mod ops;
+pub mod persist;
+pub mod protocol;
+pub mod rules;
+
+pub use model::{clock, diag, error, identifiers, policy, schema};
+pub use ops::{check, export, groups, import, roles, service, teams, users};
+pub use persist::{members, repo, store};
+pub use protocol::{audit, body, discovery, host_failure, http};
+pub use rules::{dialect, filter, group_input, patch, resource};
