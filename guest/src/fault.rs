@@ -6,7 +6,7 @@ use crate::persist::store::Store;
 
 /// The key the `wait` fault polls for; a test writes it into the tenant's store (straight into
 /// the SQLite file) to let the held request go on.
-pub const RELEASE_KEY: &str = "fault/release";
+pub use crate::persist::keys::FAULT_RELEASE as RELEASE_KEY;
 
 /// Traps an operator call when the tenant's policy asks for it (`"fault": "operator-panic"`, a
 /// key only this build accepts): the e2e tests use it to show that `--component` decides which

@@ -16,8 +16,9 @@ pub mod persist;
 pub mod protocol;
 pub mod rules;
 
-pub use model::{clock, diag, error, identifiers, policy, schema};
+pub use model::{clock, diag, error, identifiers, policy, resource_type, schema};
 pub use ops::{check, export, groups, import, roles, service, teams, users};
+pub use persist::keys;
 pub use persist::{members, repo, store};
 pub use protocol::{audit, body, discovery, host_failure, http};
 pub use rules::{dialect, filter, group_input, patch, resource};

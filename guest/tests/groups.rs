@@ -524,7 +524,7 @@ impl scimlet_guest::store::Store for DeleteBeforeCommit {
     ) -> Result<u64, scimlet_guest::store::StoreError> {
         if let Some(user) = self.victim.borrow_mut().take() {
             let svc = scimlet_guest::service::Service::new(&self.inner, "", "").unwrap();
-            svc.delete(scimlet_guest::repo::Kind::User, &user, None)
+            svc.delete(scimlet_guest::resource_type::Kind::User, &user, None)
                 .unwrap();
         }
         self.inner.commit(checks, writes)
@@ -539,7 +539,7 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
     };
     let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
     let proj = Default::default();
-    let kind = scimlet_guest::repo::Kind::User;
+    let kind = scimlet_guest::resource_type::Kind::User;
     let u = svc
         .create(kind, &json!({"userName": "leaver"}), &proj)
         .unwrap()["id"]
@@ -548,7 +548,7 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
         .to_string();
     let g = svc
         .create(
-            scimlet_guest::repo::Kind::Group,
+            scimlet_guest::resource_type::Kind::Group,
             &json!({"displayName": "Eng", "members": [{"value": u}]}),
             &proj,
         )
@@ -556,8 +556,14 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
     let gid = g["id"].as_str().unwrap().to_string();
     *store.victim.borrow_mut() = Some(u.clone());
     let remove = patch(json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}]));
-    svc.patch(scimlet_guest::repo::Kind::Group, &gid, &remove, None, &proj)
-        .unwrap();
+    svc.patch(
+        scimlet_guest::resource_type::Kind::Group,
+        &gid,
+        &remove,
+        None,
+        &proj,
+    )
+    .unwrap();
     let problems = scimlet_guest::check::verify(&store.inner, "");
     assert!(problems.is_empty(), "{problems:?}");
     let leftovers: Vec<String> = store
@@ -779,7 +785,7 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
     };
     let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
     let proj = Default::default();
-    let kind = scimlet_guest::repo::Kind::User;
+    let kind = scimlet_guest::resource_type::Kind::User;
     let u = svc
         .create(kind, &json!({"userName": "leaver"}), &proj)
         .unwrap()["id"]
@@ -788,7 +794,7 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
         .to_string();
     let g = svc
         .create(
-            scimlet_guest::repo::Kind::Group,
+            scimlet_guest::resource_type::Kind::Group,
             &json!({"displayName": "Eng"}),
             &proj,
         )
@@ -798,7 +804,13 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
     *store.victim.borrow_mut() = Some(u.clone());
     let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
     let err = svc
-        .patch(scimlet_guest::repo::Kind::Group, &gid, &add, None, &proj)
+        .patch(
+            scimlet_guest::resource_type::Kind::Group,
+            &gid,
+            &add,
+            None,
+            &proj,
+        )
         .unwrap_err();
     assert_eq!(err.status, 400, "{err:?}");
     assert_eq!(
@@ -820,7 +832,7 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let group = svc
-        .get(scimlet_guest::repo::Kind::Group, &gid, &proj)
+        .get(scimlet_guest::resource_type::Kind::Group, &gid, &proj)
         .unwrap();
     assert!(member_ids(&group).is_empty(), "{group}");
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use common::request;
 use scimlet_guest::http::{handle, large_body_routes};
 use scimlet_guest::members::Membership;
-use scimlet_guest::repo::Kind;
+use scimlet_guest::resource_type::Kind;
 use scimlet_guest::store::{Check, Entry, MemStore, Scan, Store, StoreError, Write};
 use serde_json::json;
 

@@ -11,7 +11,7 @@
 //! name profiles, disallows control characters. Why they are needed:
 //!
 //! * **Index keys.** Each of these values becomes part of a store key (`u/User/userName/{value}`,
-//!   `n/User/externalId/{value}\u{1f}{id}`, see [`crate::persist::repo`]). U+001F is the separator
+//!   `n/User/externalId/{value}\u{1f}{id}`, see [`crate::persist::keys`]). U+001F is the separator
 //!   between value and id in non-unique index keys, so in `a\u{1f}b` a lookup of `a` finds
 //!   `b…` as a bogus id; NUL ends strings in C tooling that shows or copies keys and values
 //!   (SQLite's shell, exports opened in other programs), so two names differing after a NUL
@@ -36,7 +36,7 @@
 use serde_json::Value;
 
 use crate::model::error::{ScimError, ScimResult};
-use crate::persist::repo::{attr_values, Kind};
+use crate::model::resource_type::{attr_values, Kind};
 
 /// One identifier attribute and the longest value it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,18 +143,6 @@ mod tests {
     use crate::model::error::ScimType;
     use proptest::prelude::*;
     use serde_json::json;
-
-    #[test]
-    fn every_index_has_a_limit_and_every_limit_an_index() {
-        for kind in Kind::ALL {
-            for index in kind.indexes() {
-                assert!(limit(kind, index.attr).is_some(), "{}", index.attr);
-            }
-        }
-        for l in &LIMITS {
-            assert!(l.kind.index(l.attr).is_some(), "{}", l.attr);
-        }
-    }
 
     #[test]
     fn details_name_the_attribute_and_the_character_but_never_echo_the_value() {

@@ -6,4 +6,5 @@ pub mod diag;
 pub mod error;
 pub mod identifiers;
 pub mod policy;
+pub mod resource_type;
 pub mod schema;

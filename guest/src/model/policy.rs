@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::identifiers;
+use crate::model::resource_type::Kind;
 use crate::model::schema::{self, urn, ResourceSchema};
-use crate::persist::repo::Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

@@ -14,8 +14,9 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::model::policy::Policy;
-use crate::persist::members;
-use crate::persist::repo::{IndexDef, Kind, SEP};
+use crate::model::resource_type::Kind;
+use crate::persist::keys;
+use crate::persist::keys::{IndexDef, SEP};
 use crate::persist::store::{prefix_end, Entry, Scan, Store, StoreError};
 
 /// One invariant that does not hold.
@@ -264,7 +265,7 @@ impl<'a> Checker<'a> {
     /// Compares the stored index entries with the wanted ones, both ways.
     fn indexes(&mut self, problems: &mut Vec<Problem>) -> Result<(), StoreError> {
         let mut found = BTreeMap::new();
-        for family in ["u/", "n/"] {
+        for family in [keys::UNIQUE, keys::MULTI] {
             scan_all(self.store, family, false, |e| {
                 found.insert(e.key, e.value);
             })?;
@@ -272,7 +273,7 @@ impl<'a> Checker<'a> {
         for (key, value) in &found {
             let owner = String::from_utf8_lossy(value);
             match self.wanted.get(key) {
-                Some(w) if !key.starts_with("u/") || owner == w.id => {}
+                Some(w) if !key.starts_with(keys::UNIQUE) || owner == w.id => {}
                 Some(w) => problems.push(Problem::MissingIndex {
                     resource: format!("{} {}", w.kind.name(), w.id),
                     attr: w.attr,
@@ -362,14 +363,14 @@ impl<'a> Checker<'a> {
 
     /// Every edge has its reverse and both ends exist.
     fn edges(&self, problems: &mut Vec<Problem>) -> Result<(), StoreError> {
-        let edges = self.pairs("m/", problems)?;
-        let reverses = self.pairs("g/", problems)?;
+        let edges = self.pairs(keys::EDGES, problems)?;
+        let reverses = self.pairs(keys::REVERSE_EDGES, problems)?;
         for (group, user) in &edges {
-            let key = members::edge(group, user);
+            let key = keys::edge(group, user);
             if !reverses.contains(&(user.clone(), group.clone())) {
                 problems.push(Problem::HalfEdge {
                     key: key.clone(),
-                    reverse: members::reverse(user, group),
+                    reverse: keys::reverse(user, group),
                 });
             }
             for (kind, id) in [(Kind::Group, group), (Kind::User, user)] {
@@ -384,8 +385,8 @@ impl<'a> Checker<'a> {
         for (user, group) in &reverses {
             if !edges.contains(&(group.clone(), user.clone())) {
                 problems.push(Problem::HalfEdge {
-                    key: members::reverse(user, group),
-                    reverse: members::edge(group, user),
+                    key: keys::reverse(user, group),
+                    reverse: keys::edge(group, user),
                 });
             }
         }
@@ -395,12 +396,12 @@ impl<'a> Checker<'a> {
     /// Every membership stamp belongs to an existing group or user.
     fn stamps(&self, problems: &mut Vec<Problem>) -> Result<(), StoreError> {
         let mut keys = Vec::new();
-        scan_all(self.store, "s/", true, |e| keys.push(e.key))?;
+        scan_all(self.store, keys::STAMPS, true, |e| keys.push(e.key))?;
         for key in keys {
             let owner = Kind::ALL.iter().find_map(|&kind| {
                 let stamp = match kind {
-                    Kind::User => members::user_stamp(""),
-                    Kind::Group => members::group_stamp(""),
+                    Kind::User => keys::user_stamp(""),
+                    Kind::Group => keys::group_stamp(""),
                 };
                 key.strip_prefix(&stamp).map(|id| (kind, id))
             });
@@ -422,6 +423,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::persist::members;
     use crate::persist::store::{MemStore, Write};
     use crate::protocol::http::{handle, Request, Response};
 
@@ -571,20 +573,20 @@ mod tests {
     fn half_edges_are_reported_from_either_side() {
         let (store, ada, _) = populated();
         let team = team_id(&store);
-        delete(&store, &members::reverse(&ada, &team));
+        delete(&store, &keys::reverse(&ada, &team));
         let p = only(verify(&store, POLICY));
         assert_eq!(
             p,
             Problem::HalfEdge {
-                key: members::edge(&team, &ada),
-                reverse: members::reverse(&ada, &team),
+                key: keys::edge(&team, &ada),
+                reverse: keys::reverse(&ada, &team),
             }
         );
-        put(&store, &members::reverse(&ada, &team), b"");
-        delete(&store, &members::edge(&team, &ada));
+        put(&store, &keys::reverse(&ada, &team), b"");
+        delete(&store, &keys::edge(&team, &ada));
         assert!(matches!(
             only(verify(&store, POLICY)),
-            Problem::HalfEdge { key, .. } if key == members::reverse(&ada, &team)
+            Problem::HalfEdge { key, .. } if key == keys::reverse(&ada, &team)
         ));
     }
 
@@ -601,11 +603,11 @@ mod tests {
         );
 
         store.commit(&[], &members::unlink(&team, "ghost")).unwrap();
-        put(&store, &members::user_stamp("ghost"), b"{}");
+        put(&store, &keys::user_stamp("ghost"), b"{}");
         assert_eq!(
             only(verify(&store, POLICY)),
             Problem::OrphanStamp {
-                key: members::user_stamp("ghost")
+                key: keys::user_stamp("ghost")
             }
         );
     }

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::model::error::{ScimError, ScimResult};
+use crate::model::resource_type::Kind;
 use crate::ops::import::{user_row, Row};
 use crate::ops::service::Service;
 use crate::persist::members::Membership;
-use crate::persist::repo::{Kind, Repo, Stored};
+use crate::persist::repo::{Repo, Stored};
 
 /// The most rows one page holds, whatever the caller asks: the guest builds a page in memory.
 pub const MAX_PAGE: u32 = 1000;

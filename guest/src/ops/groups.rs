@@ -11,12 +11,12 @@ use crate::model::diag::{self, Level};
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::identifiers;
 use crate::model::policy::{GroupDelete, TeamCreation};
+use crate::model::resource_type::Kind;
 use crate::model::schema::{urn, ResourceSchema};
 use crate::ops::service::Service;
+use crate::persist::keys;
 use crate::persist::members::{self, MemberFields, Membership};
-use crate::persist::repo::{
-    check_if_match, etag_of, DocChange, Kind, Plan, Repo, Stored, INTERNAL,
-};
+use crate::persist::repo::{check_if_match, etag_of, DocChange, Plan, Repo, Stored, INTERNAL};
 use crate::persist::store::{Check, Entry, Write};
 use crate::rules::filter::{self, CompareOp, Filter};
 use crate::rules::group_input::{member_ids, split_members, GroupInput, Rules as GroupRules};
@@ -531,10 +531,7 @@ impl Service<'_> {
         // A removal holds only while its edge does: if the user is deleted meanwhile (which
         // removes the edge), the commit conflicts and the retry no longer removes anything.
         for chunk in remove.chunks(LOOKUP) {
-            let keys: Vec<String> = chunk
-                .iter()
-                .map(|u| members::edge(gid, u.as_ref()))
-                .collect();
+            let keys: Vec<String> = chunk.iter().map(|u| keys::edge(gid, u.as_ref())).collect();
             let edges = self.store().get_many(&keys)?;
             for (key, edge) in keys.into_iter().zip(&edges) {
                 checks.push(Check::unchanged(key, edge.as_ref()));
@@ -545,21 +542,21 @@ impl Service<'_> {
         for u in add {
             writes.extend(members::link(gid, u.as_ref()));
             writes.push(Write::Put(
-                members::user_stamp(u.as_ref()),
+                keys::user_stamp(u.as_ref()),
                 stamp_value.clone(),
             ));
         }
         for u in remove {
             writes.extend(members::unlink(gid, u.as_ref()));
             writes.push(Write::Put(
-                members::user_stamp(u.as_ref()),
+                keys::user_stamp(u.as_ref()),
                 stamp_value.clone(),
             ));
         }
         if let Some(s) = stamp {
-            checks.push(Check::unchanged(members::group_stamp(gid), Some(s)));
+            checks.push(Check::unchanged(keys::group_stamp(gid), Some(s)));
         }
-        writes.push(Write::Put(members::group_stamp(gid), stamp_value));
+        writes.push(Write::Put(keys::group_stamp(gid), stamp_value));
         Ok((checks, writes))
     }
 
@@ -616,7 +613,7 @@ impl Service<'_> {
             let guard_stamp = (changes.whole || if_match.is_some()).then_some(stamp.as_ref()).flatten();
             let (mut checks, writes) = self.edge_plan(id, &changes.add, &changes.remove, guard_stamp)?;
             if (changes.whole || if_match.is_some()) && stamp.is_none() && !changes.is_empty() {
-                checks.push(Check { key: members::group_stamp(id), version: None });
+                checks.push(Check { key: keys::group_stamp(id), version: None });
             }
             Ok(Plan { doc, internal: None, checks, writes })
         })?;
@@ -708,11 +705,11 @@ impl Service<'_> {
             let mut plan = Plan::delete();
             for user in m.members(id)? {
                 plan.writes.extend(members::unlink(id, &user));
-                plan.writes.push(members::stamp(members::user_stamp(&user)));
+                plan.writes.push(members::stamp(keys::user_stamp(&user)));
             }
             plan.checks
-                .push(Check::unchanged(members::group_stamp(id), stamp.as_ref()));
-            plan.writes.push(Write::Delete(members::group_stamp(id)));
+                .push(Check::unchanged(keys::group_stamp(id), stamp.as_ref()));
+            plan.writes.push(Write::Delete(keys::group_stamp(id)));
             Ok(plan)
         })?;
         Ok(())

@@ -11,9 +11,11 @@ use serde_json::{json, Map, Value};
 
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::identifiers;
+use crate::model::resource_type::Kind;
 use crate::ops::service::Service;
+use crate::persist::keys;
 use crate::persist::members::{self, Membership};
-use crate::persist::repo::{Kind, Repo, Stored};
+use crate::persist::repo::{Repo, Stored};
 use crate::persist::store::{Check, StoreError, Write};
 use crate::rules::resource;
 
@@ -252,7 +254,7 @@ impl Service<'_> {
             .collect();
         let group_stamps: BTreeSet<String> = edges.iter().map(|(g, _)| g.clone()).collect();
         for g in group_stamps {
-            plan.writes.push(members::stamp(members::group_stamp(&g)));
+            plan.writes.push(members::stamp(keys::group_stamp(&g)));
         }
         Ok(plan)
     }
@@ -323,7 +325,7 @@ impl Service<'_> {
             }
         }
         if joined {
-            plan.writes.push(members::stamp(members::user_stamp(&id)));
+            plan.writes.push(members::stamp(keys::user_stamp(&id)));
             if outcome == Outcome::Unchanged {
                 outcome = Outcome::Updated;
             }

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::policy::Policy;
+use crate::model::resource_type::Kind;
 use crate::ops::service::Service;
-use crate::persist::repo::Kind;
 
 /// A role a user can hold.
 #[derive(Debug, Clone, PartialEq, Eq)]

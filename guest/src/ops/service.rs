@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::policy::Policy;
+use crate::model::resource_type::Kind;
 use crate::model::schema::{AttrPath, AttrType, Container, Resolved, ResourceSchema};
-use crate::persist::repo::{Change, Kind, Repo, Stored};
+use crate::persist::repo::{Change, Repo, Stored};
 use crate::persist::store::Store;
 use crate::rules::filter::{self, Filter};
 use crate::rules::group_input::GroupInput;

@@ -50,7 +50,7 @@ pub fn list(svc: &Service<'_>) -> ScimResult<Vec<Team>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persist::repo::Kind;
+    use crate::model::resource_type::Kind;
     use crate::persist::store::MemStore;
     use serde_json::json;
 

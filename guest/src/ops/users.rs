@@ -4,9 +4,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::error::{ScimError, ScimResult};
+use crate::model::resource_type::Kind;
 use crate::ops::service::Service;
+use crate::persist::keys;
 use crate::persist::members::{self, Membership};
-use crate::persist::repo::{check_if_match, Kind, Plan, Repo};
+use crate::persist::repo::{check_if_match, Plan, Repo};
 use crate::persist::store::{Check, Write};
 use crate::rules::resource;
 
@@ -54,8 +56,8 @@ impl Service<'_> {
             }
         };
         writes.extend(members::link(&gid, uid));
-        writes.push(members::stamp(members::group_stamp(&gid)));
-        writes.push(members::stamp(members::user_stamp(uid)));
+        writes.push(members::stamp(keys::group_stamp(&gid)));
+        writes.push(members::stamp(keys::user_stamp(uid)));
         Ok((checks, writes))
     }
 
@@ -187,13 +189,13 @@ impl Service<'_> {
         self.users_repo().mutate(id, |current| {
             check_if_match(if_match, current.etag())?;
             let mut plan = Plan::delete();
-            let stamp_key = members::user_stamp(id);
+            let stamp_key = keys::user_stamp(id);
             let stamp = self.store().get(&stamp_key)?;
             plan.checks
                 .push(Check::unchanged(stamp_key.clone(), stamp.as_ref()));
             for gid in m.groups_of(id)? {
                 plan.writes.extend(members::unlink(&gid, id));
-                plan.writes.push(members::stamp(members::group_stamp(&gid)));
+                plan.writes.push(members::stamp(keys::group_stamp(&gid)));
             }
             if stamp.is_some() {
                 plan.writes.push(Write::Delete(stamp_key));

@@ -2,7 +2,7 @@
 //! is rewritten on each change. Adding one member to a 100 000-member group writes four small
 //! keys; two requests adding different members never conflict.
 //!
-//! Keys:
+//! Keys ([`crate::persist::keys`]):
 //! - `m/{group}/{user}` and `g/{user}/{group}`: the edge and its reverse (empty values);
 //! - `s/Group/{group}`: the group's membership stamp (`lastModified`), rewritten by every
 //!   membership change; its store version is part of the group's ETag, and whole-membership
@@ -24,31 +24,11 @@ use serde_json::{json, Map, Value};
 
 use crate::model::clock;
 use crate::model::error::ScimResult;
+use crate::model::resource_type::Kind;
 use crate::model::schema::AttrPath;
-use crate::persist::repo::Kind;
+use crate::persist::keys::{self, edge, group_stamp, members_prefix, reverse};
 use crate::persist::store::{Entry, Scan, Store, Write};
 use crate::rules::resource::Projection;
-
-pub fn edge(group: &str, user: &str) -> String {
-    format!("{}{user}", members_prefix(group))
-}
-
-/// The prefix of every member edge of a group.
-fn members_prefix(group: &str) -> String {
-    format!("m/{group}/")
-}
-
-pub fn reverse(user: &str, group: &str) -> String {
-    format!("g/{user}/{group}")
-}
-
-pub fn group_stamp(group: &str) -> String {
-    format!("s/Group/{group}")
-}
-
-pub fn user_stamp(user: &str) -> String {
-    format!("s/User/{user}")
-}
 
 /// Writes that add or remove one edge (both directions).
 pub fn link(group: &str, user: &str) -> [Write; 2] {
@@ -202,12 +182,12 @@ impl<'a> Membership<'a> {
 
     /// Every group id a user belongs to.
     pub fn groups_of(&self, user: &str) -> ScimResult<Vec<String>> {
-        self.ids_under(&format!("g/{user}/"))
+        self.ids_under(&keys::groups_prefix(user))
     }
 
     /// Whether each user is a member, without reading the rest of the group.
     pub fn contains(&self, group: &str, users: &[String]) -> ScimResult<Vec<bool>> {
-        let keys: Vec<String> = users.iter().map(|u| edge(group, u)).collect();
+        let keys: Vec<String> = users.iter().map(|u| keys::edge(group, u)).collect();
         Ok(self
             .store
             .get_many(&keys)?

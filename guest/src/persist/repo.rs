@@ -1,10 +1,6 @@
-//! Persistence of resources through the [`Store`]: key layout, secondary indexes kept in the same
-//! atomic commit as the resource, optimistic retries, ETags.
-//!
-//! Key layout (all inside the tenant's key space):
-//! - `r/{Type}/{id}`: the stored resource document (ids are time-ordered, so this is creation order);
-//! - `u/{Type}/{attr}/{value}`: unique index, value = id (`userName`, group `displayName`);
-//! - `n/{Type}/{attr}/{value}\u{1f}{id}`: non-unique index, empty value (`externalId`, `emails.value`).
+//! Persistence of resources through the [`Store`]: secondary indexes kept in the same atomic
+//! commit as the resource, optimistic retries, ETags. The keys are laid out in
+//! [`crate::persist::keys`].
 //!
 //! Indexed values are identifiers: [`crate::model::identifiers`] refuses control characters in them
 //! and bounds their length before any key is built. Case-insensitive attributes are indexed
@@ -16,161 +12,13 @@ use serde_json::{json, Map, Value};
 use crate::model::clock;
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::identifiers;
+use crate::model::resource_type::Kind;
 use crate::model::schema::ResourceSchema;
+use crate::persist::keys::IndexDef;
 use crate::persist::store::{prefix_end, Check, Entry, Scan, Store, StoreError, Write};
 
 /// How many times a read-modify-write is retried when a concurrent request wins the commit.
 const MAX_ATTEMPTS: usize = 64;
-/// Separates the value from the id in a non-unique index key.
-pub const SEP: char = '\u{1f}';
-
-/// A resource type the repository stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    User,
-    Group,
-}
-
-/// One secondary index.
-#[derive(Debug, Clone, Copy)]
-pub struct IndexDef {
-    /// Attribute path as filters name it (`userName`, `emails.value`).
-    pub attr: &'static str,
-    pub unique: bool,
-    pub case_fold: bool,
-}
-
-impl Kind {
-    /// Every stored type (the store checker walks these).
-    pub const ALL: [Kind; 2] = [Kind::User, Kind::Group];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::User => "User",
-            Kind::Group => "Group",
-        }
-    }
-
-    pub fn indexes(self) -> &'static [IndexDef] {
-        match self {
-            Kind::User => &[
-                IndexDef {
-                    attr: "userName",
-                    unique: true,
-                    case_fold: true,
-                },
-                IndexDef {
-                    attr: "externalId",
-                    unique: false,
-                    case_fold: false,
-                },
-                IndexDef {
-                    attr: "emails.value",
-                    unique: false,
-                    case_fold: true,
-                },
-            ],
-            Kind::Group => &[
-                IndexDef {
-                    attr: "displayName",
-                    unique: true,
-                    case_fold: true,
-                },
-                IndexDef {
-                    attr: "externalId",
-                    unique: false,
-                    case_fold: false,
-                },
-            ],
-        }
-    }
-
-    pub fn index(self, attr: &str) -> Option<&'static IndexDef> {
-        self.indexes()
-            .iter()
-            .find(|i| i.attr.eq_ignore_ascii_case(attr))
-    }
-
-    pub fn resource_prefix(self) -> String {
-        format!("r/{}/", self.name())
-    }
-
-    pub fn resource_key(self, id: &str) -> String {
-        format!("r/{}/{id}", self.name())
-    }
-}
-
-impl IndexDef {
-    pub fn normalize(&self, value: &str) -> String {
-        if self.case_fold {
-            value.to_lowercase()
-        } else {
-            value.to_string()
-        }
-    }
-    fn unique_key(&self, kind: Kind, value: &str) -> String {
-        format!("u/{}/{}/{}", kind.name(), self.attr, self.normalize(value))
-    }
-    fn multi_prefix(&self, kind: Kind, value: &str) -> String {
-        format!(
-            "n/{}/{}/{}{SEP}",
-            kind.name(),
-            self.attr,
-            self.normalize(value)
-        )
-    }
-
-    /// Every key of this index starts with this.
-    pub fn key_prefix(&self, kind: Kind) -> String {
-        let family = if self.unique { 'u' } else { 'n' };
-        format!("{family}/{}/{}/", kind.name(), self.attr)
-    }
-
-    /// The key recording that resource `id` has the (normalized) value.
-    pub fn key(&self, kind: Kind, id: &str, normalized: &str) -> String {
-        if self.unique {
-            format!("{}{normalized}", self.key_prefix(kind))
-        } else {
-            format!("{}{normalized}{SEP}{id}", self.key_prefix(kind))
-        }
-    }
-
-    /// The normalized, deduplicated values a document is indexed under.
-    pub fn normalized_values(&self, doc: &Value) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .values(doc)
-            .into_iter()
-            .map(|s| self.normalize(s))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-
-    /// The values of this attribute in a document.
-    fn values<'d>(&self, doc: &'d Value) -> Vec<&'d str> {
-        attr_values(doc, self.attr)
-    }
-}
-
-/// The string values of an indexable attribute path (`userName`, or `emails.value` for a
-/// sub-attribute of a multi-valued attribute) in a stored document (canonical names).
-pub fn attr_values<'d>(doc: &'d Value, attr: &str) -> Vec<&'d str> {
-    match attr.split_once('.') {
-        None => doc.get(attr).and_then(Value::as_str).into_iter().collect(),
-        Some((multi, sub)) => doc
-            .get(multi)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.get(sub).and_then(Value::as_str))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
 /// A resource as read from the store.
 #[derive(Debug, Clone)]
 pub struct Stored {

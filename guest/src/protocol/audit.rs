@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::error::ScimError;
-use crate::persist::repo::Kind;
+use crate::model::resource_type::Kind;
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,10 +25,10 @@ use std::fmt;
 use serde_json::{json, Map, Value};
 
 use crate::model::error::ScimResult;
+use crate::model::resource_type::Kind;
 use crate::model::schema::{urn, ResourceSchema};
 use crate::ops::service::{Page, Service};
 use crate::persist::members::{MemberFields, Membership};
-use crate::persist::repo::Kind;
 use crate::persist::store::Store;
 use crate::rules::resource::{self, Projection};
 
@@ -135,7 +135,7 @@ pub fn list<'s>(
         .iter()
         .filter(|(k, _)| *k == Kind::Group)
         .filter_map(|(_, d)| d.get("id").and_then(Value::as_str))
-        .map(crate::persist::members::group_stamp)
+        .map(crate::persist::keys::group_stamp)
         .collect();
     let mut stamps = svc.store().get_many(&stamp_keys)?.into_iter();
     let envelope = json!({

@@ -33,8 +33,8 @@ pub fn service_provider_config(svc: &Service<'_>) -> Value {
 
 /// Every schema the tenant uses, core schemas first.
 fn schemas<'s>(svc: &'s Service<'_>) -> Vec<&'s Schema> {
-    let users = svc.schema(crate::persist::repo::Kind::User);
-    let groups = svc.schema(crate::persist::repo::Kind::Group);
+    let users = svc.schema(crate::model::resource_type::Kind::User);
+    let groups = svc.schema(crate::model::resource_type::Kind::Group);
     let mut all = vec![&users.core, &groups.core, &svc.role_schema().core];
     all.extend(users.extensions.iter());
     all.extend(groups.extensions.iter());
@@ -43,8 +43,8 @@ fn schemas<'s>(svc: &'s Service<'_>) -> Vec<&'s Schema> {
 
 fn resource_types(svc: &Service<'_>) -> Vec<Value> {
     [
-        crate::persist::repo::Kind::User,
-        crate::persist::repo::Kind::Group,
+        crate::model::resource_type::Kind::User,
+        crate::model::resource_type::Kind::Group,
     ]
     .iter()
     .map(|k| svc.schema(*k))

@@ -3,9 +3,10 @@
 use serde_json::Value;
 
 use crate::model::error::{ScimError, ScimResult};
+use crate::model::resource_type::Kind;
 use crate::model::schema::urn;
 use crate::ops::service::{ListParams, Service};
-use crate::persist::repo::{etag_list_matches, etag_of, Kind};
+use crate::persist::repo::{etag_list_matches, etag_of};
 use crate::persist::store::Store;
 use crate::protocol::body::{self, Body, Limits};
 use crate::protocol::discovery;
