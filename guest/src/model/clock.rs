@@ -81,12 +81,6 @@ pub fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
     Some((t.unix_timestamp(), t.nanosecond()))
 }
 
-/// RFC 3339 UTC time stamp with microseconds (audit records).
-pub fn rfc3339_micros(micros: u64) -> String {
-    let millis_text = rfc3339(micros / 1000);
-    format!("{}{:03}Z", millis_text.trim_end_matches('Z'), micros % 1000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

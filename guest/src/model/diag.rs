@@ -13,6 +13,7 @@ pub enum Level {
 static SINK: OnceLock<fn(Level, &str)> = OnceLock::new();
 
 /// Installs the process-wide sink (first caller wins).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the wasm adapter installs it
 pub fn install(sink: fn(Level, &str)) {
     let _ = SINK.set(sink);
 }

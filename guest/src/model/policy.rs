@@ -40,7 +40,11 @@ impl Profile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     #[error("unknown profile '{given}' (expected one of: {})", profile_names().join(", "))]
-    UnknownProfile { given: String },
+    /// `profile` names no profile.
+    UnknownProfile {
+        /// The name given.
+        given: String,
+    },
     /// The text is not a JSON object, or a key has the wrong type or is unknown.
     #[error("{0}")]
     Malformed(String),
@@ -77,6 +81,7 @@ pub enum GroupDelete {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Policy {
+    /// The profile the defaults came from.
     pub profile: Profile,
     /// Whether users carry the RFC 7643 §4.3 enterprise extension.
     pub enterprise_extension: bool,
@@ -90,7 +95,9 @@ pub struct Policy {
     pub default_role: Option<String>,
     /// The team every SCIM-created user joins.
     pub default_team: Option<String>,
+    /// How a `POST /Groups` maps onto the product's teams.
     pub team_creation: TeamCreation,
+    /// What a `DELETE /Groups/{id}` does to the team.
     pub group_delete: GroupDelete,
     /// Page size when a list request gives no `count`.
     pub default_page_size: u32,

@@ -6,7 +6,9 @@ use serde_json::Value;
 /// A resource type the guest stores (RFC 7643 §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `User` (RFC 7643 §4.1), endpoint `/Users`.
     User,
+    /// `Group` (RFC 7643 §4.2), endpoint `/Groups`.
     Group,
 }
 
@@ -14,6 +16,7 @@ impl Kind {
     /// Every stored type (the store checker walks these).
     pub const ALL: [Kind; 2] = [Kind::User, Kind::Group];
 
+    /// The resource type's name (`User`, `Group`): `meta.resourceType` and key segment.
     pub fn name(self) -> &'static str {
         match self {
             Kind::User => "User",

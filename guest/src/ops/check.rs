@@ -23,24 +23,51 @@ use crate::persist::store::{prefix_end, Entry, Scan, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// An index entry whose resource is gone or no longer has that value.
-    DanglingIndex { key: String, reason: String },
+    DanglingIndex {
+        /// The offending key.
+        key: String,
+        /// Why no resource calls for it.
+        reason: String,
+    },
     /// A resource's indexed value without its index entry (or with one naming another resource).
     MissingIndex {
+        /// The resource (`User {id}`).
         resource: String,
+        /// The indexed attribute.
         attr: &'static str,
+        /// The value, as indexed.
         value: String,
+        /// The index key that should exist.
         key: String,
         /// The id the unique entry names instead, if any.
         owner: Option<String>,
     },
     /// A membership edge without its reverse (or a reverse without its edge).
-    HalfEdge { key: String, reverse: String },
+    HalfEdge {
+        /// The key that exists.
+        key: String,
+        /// The key that should exist with it.
+        reverse: String,
+    },
     /// A membership edge whose group or user does not exist.
-    EdgeToMissing { key: String, resource: String },
+    EdgeToMissing {
+        /// The edge key.
+        key: String,
+        /// The missing end (`Group {id}`).
+        resource: String,
+    },
     /// A membership stamp whose resource does not exist.
-    OrphanStamp { key: String },
+    OrphanStamp {
+        /// The stamp key.
+        key: String,
+    },
     /// A key or document that cannot be interpreted.
-    Malformed { key: String, reason: String },
+    Malformed {
+        /// The offending key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The tenant's policy does not parse.
     Policy(String),
     /// The store failed, so the check is incomplete.

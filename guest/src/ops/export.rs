@@ -22,6 +22,7 @@ pub const MAX_PAGE: u32 = 1000;
 /// One page of the export.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportPage {
+    /// The rows of this page, in import order.
     pub rows: Vec<Row>,
     /// The cursor of the next page, `None` after the last.
     pub next: Option<String>,
@@ -40,8 +41,10 @@ pub enum ExportError {
     #[error(
         "the export cursor is not valid: pass the 'next' of the previous page, or none to start"
     )]
+    /// The cursor is not one this export returned.
     BadCursor,
     #[error("the export page limit must be at least 1")]
+    /// A page of zero rows was asked for.
     ZeroLimit,
 }
 

@@ -22,30 +22,48 @@ use crate::rules::resource;
 /// One input row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
-    Team { name: String },
+    /// A team, by name.
+    Team {
+        /// The team's name (the group's `displayName`).
+        name: String,
+    },
+    /// A user, with its role and team memberships.
     User(UserRow),
 }
 
 /// A user row: the SCIM attributes an import carries.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserRow {
+    /// `userName`, the key import matches existing users by.
     pub user_name: String,
+    /// `name.givenName`.
     pub given_name: Option<String>,
+    /// `name.familyName`.
     pub family_name: Option<String>,
+    /// `displayName`.
     pub display_name: Option<String>,
+    /// The primary work email (`emails[primary].value`).
     pub email: Option<String>,
+    /// `externalId`, the identity provider's id.
     pub external_id: Option<String>,
+    /// `active`; absent keeps the stored value (new users are active).
     pub active: Option<bool>,
+    /// The user's role, one of the tenant's policy roles.
     pub role: Option<String>,
+    /// Names of the teams the user belongs to.
     pub teams: Vec<String>,
 }
 
 /// What happened to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// The row created a resource.
     Created,
+    /// The row changed an existing resource or its memberships.
     Updated,
+    /// The resource already held exactly this row.
     Unchanged,
+    /// The row was refused; the text says why.
     Failed(String),
 }
 

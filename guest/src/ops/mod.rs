@@ -2,11 +2,11 @@
 //! roles, import, export, the store checker. Imports the layers below, never
 //! [`crate::protocol`].
 
-pub mod check;
-pub mod export;
-pub mod groups;
-pub mod import;
-pub mod roles;
-pub mod service;
-pub mod teams;
-pub mod users;
+pub(crate) mod check;
+pub(crate) mod export;
+pub(crate) mod groups;
+pub(crate) mod import;
+pub(crate) mod roles;
+pub(crate) mod service;
+pub(crate) mod teams;
+pub(crate) mod users;

@@ -59,6 +59,7 @@ pub fn role_of(policy: &Policy, doc: &Value) -> Option<String> {
     }
 }
 
+/// A user's role, from the tenant's role extension or the primary core `roles` value.
 pub fn get_user_role(svc: &Service<'_>, user_id: &str) -> ScimResult<Option<String>> {
     Ok(role_of(
         &svc.policy,

@@ -21,7 +21,9 @@ use crate::rules::resource::{self, InputRules, Projection};
 /// One request's view of a tenant: its store, policy and schemas.
 pub struct Service<'a> {
     store: &'a dyn Store,
+    /// The SCIM base URL, for `meta.location` and `Location` headers.
     pub base_url: String,
+    /// The tenant's policy.
     pub policy: Rc<Policy>,
     schemas: Rc<Schemas>,
 }
@@ -76,23 +78,34 @@ fn compiled(policy_json: &str) -> ScimResult<(Rc<Policy>, Rc<Schemas>)> {
 /// Parameters of a list or search request, as the client sent them.
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
+    /// `filter` (RFC 7644 §3.4.2.2).
     pub filter: Option<String>,
+    /// `startIndex`, 1-based (RFC 7644 §3.4.2.4); unparsed text.
     pub start_index: Option<String>,
+    /// `count`, the page size (RFC 7644 §3.4.2.4); unparsed text.
     pub count: Option<String>,
+    /// `sortBy` (RFC 7644 §3.4.2.3).
     pub sort_by: Option<String>,
+    /// `sortOrder`: `ascending` or `descending`.
     pub sort_order: Option<String>,
+    /// `attributes` (RFC 7644 §3.4.2.5).
     pub attributes: Option<String>,
+    /// `excludedAttributes` (RFC 7644 §3.4.2.5).
     pub excluded_attributes: Option<String>,
 }
 
 /// A page of results before rendering.
 pub struct Page {
+    /// `totalResults`: every match, not just this page.
     pub total: u64,
+    /// `startIndex` of this page, 1-based.
     pub start_index: u64,
+    /// The stored documents of this page, with their types (not yet rendered).
     pub resources: Vec<(Kind, Value)>,
 }
 
 impl<'a> Service<'a> {
+    /// A tenant's service: its store, its SCIM base URL and its policy JSON (refused if invalid).
     pub fn new(store: &'a dyn Store, base_url: &str, policy_json: &str) -> ScimResult<Self> {
         let (policy, schemas) = compiled(policy_json)?;
         Ok(Service {
@@ -103,6 +116,7 @@ impl<'a> Service<'a> {
         })
     }
 
+    /// The schemas (core and extensions) this tenant enforces for a resource type.
     pub fn schema(&self, kind: Kind) -> &ResourceSchema {
         match kind {
             Kind::User => self.schemas.users.get_or_init(|| self.policy.user_schema()),
@@ -160,6 +174,7 @@ impl<'a> Service<'a> {
         resource::render(doc, self.schema(kind), proj, &self.base_url)
     }
 
+    /// Creates a resource (RFC 7644 §3.3) and returns it rendered under `proj`.
     pub fn create(&self, kind: Kind, body: &Value, proj: &Projection) -> ScimResult<Value> {
         match kind {
             Kind::User => {
@@ -173,6 +188,7 @@ impl<'a> Service<'a> {
         }
     }
 
+    /// Reads one resource (RFC 7644 §3.4.1), rendered under `proj`.
     pub fn get(&self, kind: Kind, id: &str, proj: &Projection) -> ScimResult<Value> {
         match kind {
             Kind::User => {
@@ -238,6 +254,7 @@ impl<'a> Service<'a> {
         self.present_user(&doc, proj.wants(self.schema(Kind::User), "groups"))
     }
 
+    /// Deletes a resource (RFC 7644 §3.6), honouring `If-Match`.
     pub fn delete(&self, kind: Kind, id: &str, if_match: Option<&str>) -> ScimResult<()> {
         match kind {
             Kind::User => self.delete_user(id, if_match),

@@ -9,9 +9,13 @@ use crate::ops::service::Service;
 /// A team: its SCIM id, `displayName`, whether an IdP group is linked to it, its member count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Team {
+    /// The SCIM Group id.
     pub id: String,
+    /// The team's name (the group's `displayName`).
     pub name: String,
+    /// Whether an identity provider manages the team (it was created or linked via SCIM).
     pub linked: bool,
+    /// How many users belong to the team.
     pub members: u64,
 }
 

@@ -49,6 +49,7 @@ pub struct IndexDef {
 }
 
 impl Kind {
+    /// The secondary indexes the repository keeps for this type.
     pub fn indexes(self) -> &'static [IndexDef] {
         match self {
             Kind::User => &[
@@ -83,16 +84,19 @@ impl Kind {
         }
     }
 
+    /// The index of an attribute path (ASCII case-insensitive), if it is indexed.
     pub fn index(self, attr: &str) -> Option<&'static IndexDef> {
         self.indexes()
             .iter()
             .find(|i| i.attr.eq_ignore_ascii_case(attr))
     }
 
+    /// Prefix of every document key of this type (`r/{Type}/`).
     pub fn resource_prefix(self) -> String {
         format!("{RESOURCES}{}/", self.name())
     }
 
+    /// The document key of a resource (`r/{Type}/{id}`).
     pub fn resource_key(self, id: &str) -> String {
         format!("{RESOURCES}{}/{id}", self.name())
     }

@@ -64,10 +64,12 @@ pub fn stamp_time(entry: &Entry) -> Option<String> {
 
 /// Reads of the membership graph.
 pub struct Membership<'a> {
+    /// The tenant's store.
     pub store: &'a dyn Store,
 }
 
 impl<'a> Membership<'a> {
+    /// Reads membership from this store.
     pub fn new(store: &'a dyn Store) -> Self {
         Membership { store }
     }
@@ -196,6 +198,7 @@ impl<'a> Membership<'a> {
             .collect())
     }
 
+    /// How many members a group has (a key-only scan of its edges).
     pub fn count(&self, group: &str) -> ScimResult<u64> {
         let prefix = members_prefix(group);
         Ok(self
@@ -218,6 +221,7 @@ impl<'a> Membership<'a> {
         Ok(!self.store.scan(&probe)?.is_empty())
     }
 
+    /// The group's membership stamp, if it ever had a member.
     pub fn stamp(&self, group: &str) -> ScimResult<Option<Entry>> {
         Ok(self.store.get(&group_stamp(group))?)
     }

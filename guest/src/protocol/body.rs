@@ -45,12 +45,15 @@ pub enum Body<'s> {
     Bytes(Vec<u8>),
     /// The first part, then the chunks of `rest`.
     Stream {
+        /// The text before the first streamed chunk.
         first: Vec<u8>,
+        /// The remaining chunks, pulled one at a time.
         rest: Box<dyn BodyStream + 's>,
     },
 }
 
 impl Body<'_> {
+    /// Whether the body is streamed rather than complete.
     pub fn is_stream(&self) -> bool {
         matches!(self, Body::Stream { .. })
     }
@@ -94,6 +97,7 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The limits the component serves with.
     pub const DEFAULT: Limits = Limits {
         inline: 1000,
         page: 1000,

@@ -8,27 +8,42 @@ use crate::protocol::http::SCIM_JSON;
 /// A complete error response, always small: status, headers and the SCIM `Error` document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers (content type, `Retry-After`, `WWW-Authenticate`).
     pub headers: Vec<(String, String)>,
+    /// The SCIM `Error` document (RFC 7644 §3.12).
     pub body: Vec<u8>,
 }
 
 /// A failure the host detected (mirrors the WIT `operator.host-failure` variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostFailure {
+    /// The path is not a SCIM endpoint of any tenant (404).
     NotAnEndpoint,
+    /// No bearer token was sent (401, RFC 6750 §3).
     MissingToken,
+    /// The bearer token is unknown or revoked (401).
     InvalidToken,
     /// The route's body limit, in bytes.
     PayloadTooLarge(u64),
+    /// The client did not send its body in time (408).
     BodyTimeout,
+    /// The body could not be read (400).
     UnreadableBody,
+    /// The tenant exceeded its request rate (429).
     RateLimited,
+    /// The host serves as many requests as it can (503).
     AtCapacity,
+    /// The request took longer than the host allows (503).
     TimedOut,
+    /// The store could not be reached (503).
     StorageUnavailable,
+    /// The component ran out of time (503).
     ComponentTimeout,
+    /// The component ran out of memory (500).
     ComponentOutOfMemory,
+    /// The component trapped (500).
     ComponentFailed,
 }
 

@@ -13,22 +13,30 @@ use crate::protocol::discovery;
 use crate::rules::group_input::GroupInput;
 use crate::rules::resource::Projection;
 
+/// The SCIM media type (RFC 7644 §3.1), of every response body.
 pub const SCIM_JSON: &str = "application/scim+json";
 
 /// An HTTP request below the SCIM base URL.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// The HTTP method, upper case.
     pub method: String,
+    /// The path below the SCIM base URL (`/Users/{id}`), percent-encoded.
     pub path: String,
+    /// The query string without `?`, percent-encoded.
     pub query: String,
     /// Header names are lower case.
     pub headers: Vec<(String, String)>,
+    /// The request body.
     pub body: Vec<u8>,
+    /// The tenant's SCIM base URL, for `meta.location` and `Location`.
     pub base_url: String,
+    /// The tenant's policy JSON ([`crate::Policy`]).
     pub policy: String,
 }
 
 impl Request {
+    /// A header's value, its name matched ignoring ASCII case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -49,8 +57,11 @@ impl Request {
 /// The HTTP response to send; `'s` is the lifetime of the store a streamed body reads from.
 #[derive(Debug)]
 pub struct Response<'s> {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers.
     pub headers: Vec<(String, String)>,
+    /// The body, complete or streamed.
     pub body: Body<'s>,
     /// The provisioning record of a write to `/Users` or `/Groups` ([`crate::protocol::audit`]), as JSON
     /// text for the host's audit log; never sent to the client.
@@ -74,6 +85,7 @@ impl<'s> Response<'s> {
         )
     }
 
+    /// The SCIM `Error` response of an error (RFC 7644 §3.12).
     pub fn error(e: &ScimError) -> Self {
         Response::json(e.status, &e.to_json())
     }
@@ -119,7 +131,9 @@ impl<'s> Response<'s> {
 /// matched ignoring ASCII case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LargeBodyRoute {
+    /// The HTTP method.
     pub method: &'static str,
+    /// The first path segment (`Groups`).
     pub endpoint: &'static str,
 }
 

@@ -2,9 +2,9 @@
 //! dialects, input normalisation and output projection, strict JSON, group input.
 //! Imports only [`crate::model`].
 
-pub mod dialect;
-pub mod filter;
-pub mod group_input;
-pub mod json;
-pub mod patch;
-pub mod resource;
+pub(crate) mod dialect;
+pub(crate) mod filter;
+pub(crate) mod group_input;
+pub(crate) mod json;
+pub(crate) mod patch;
+pub(crate) mod resource;

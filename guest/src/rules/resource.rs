@@ -258,7 +258,9 @@ fn looks_like_datetime(s: &str) -> bool {
 /// Which attributes a response carries (RFC 7644 §3.4.2.5).
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
+    /// `attributes`: return only these (plus `returned: always`).
     pub attributes: Vec<AttrPath>,
+    /// `excludedAttributes`: return all but these.
     pub excluded: Vec<AttrPath>,
 }
 

@@ -113,8 +113,11 @@ pub enum Filter {
     Present(AttrPath),
     /// `attr op value`; the value is a JSON literal: string, number, true/false or null.
     Compare(AttrPath, CompareOp, Value),
+    /// Both hold (`and`).
     And(Box<Filter>, Box<Filter>),
+    /// Either holds (`or`).
     Or(Box<Filter>, Box<Filter>),
+    /// The inner filter does not hold (`not ( )`).
     Not(Box<Filter>),
     /// `attr[inner]`: the inner filter's paths are relative to the multi-valued/complex attribute
     /// (e.g. `type`, `value`). Entra's `emails[type eq "work"].value eq "x"` is parsed as

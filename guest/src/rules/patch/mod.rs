@@ -67,12 +67,16 @@ type Obj = Map<String, Value>;
 /// The three PATCH operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
+    /// `add` (RFC 7644 §3.5.2.1).
     Add,
+    /// `remove` (RFC 7644 §3.5.2.2).
     Remove,
+    /// `replace` (RFC 7644 §3.5.2.3).
     Replace,
 }
 
 impl OpKind {
+    /// The operation's name as RFC 7644 spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::Add => "add",
@@ -95,8 +99,11 @@ pub enum PatchPath {
     /// (`name.familyName` is `attr: name, sub: Some("familyName")`). [`apply`] also accepts a
     /// sub-attribute in `attr.sub`.
     Attr {
+        /// The attribute, canonical (see above).
         attr: AttrPath,
+        /// The value filter in `[ ]`, if any.
         filter: Option<Filter>,
+        /// The sub-attribute after the attribute or filter, if any.
         sub: Option<String>,
     },
     /// a whole extension container, e.g. path "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -106,7 +113,9 @@ pub enum PatchPath {
 /// One operation of a PatchOp message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchOperation {
+    /// The operation.
     pub op: OpKind,
+    /// The target; `None` for an operation on the whole resource.
     pub path: Option<PatchPath>,
     /// The value as sent. `Some(Value::Null)` on add is a no-op and on replace unassigns the
     /// target (RFC 7643 §2.5). A `remove` keeps a value only if the client sent one (Entra).
