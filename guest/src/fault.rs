@@ -2,17 +2,17 @@
 //! component the host embeds for production): they prove that a broken guest fails one request,
 //! and `wait` holds a request in flight for as long as a test needs it there.
 
-use crate::store::Store;
+use crate::persist::store::Store;
 
 /// The key the `wait` fault polls for; a test writes it into the tenant's store (straight into
 /// the SQLite file) to let the held request go on.
-pub const RELEASE_KEY: &str = "fault/release";
+pub use crate::persist::keys::FAULT_RELEASE as RELEASE_KEY;
 
 /// Traps an operator call when the tenant's policy asks for it (`"fault": "operator-panic"`, a
 /// key only this build accepts): the e2e tests use it to show that `--component` decides which
 /// component runs each CLI command.
 pub fn maybe_fail_operator(policy_json: &str) {
-    if let Ok(policy) = crate::policy::Policy::from_json(policy_json) {
+    if let Ok(policy) = crate::model::policy::Policy::from_json(policy_json) {
         if policy.fault.as_deref() == Some("operator-panic") {
             panic!("fault injection: operator call refused by the tenant's policy");
         }

@@ -274,7 +274,7 @@ fn writer_teams_are_linked_by_exact_name_and_unlinked_on_delete() {
             .contains("created in the product"),
         "{e}"
     );
-    let svc = scimlet_guest::service::Service::new(&t.store, common::BASE, &t.policy).unwrap();
+    let svc = scimlet_guest::Service::new(&t.store, common::BASE, &t.policy).unwrap();
     let team = svc.create_team("Sales").unwrap();
     let tid = team["id"].as_str().unwrap().to_string();
     let path = format!("/Groups/{tid}");
@@ -523,9 +523,8 @@ impl scimlet_guest::store::Store for DeleteBeforeCommit {
         writes: &[scimlet_guest::store::Write],
     ) -> Result<u64, scimlet_guest::store::StoreError> {
         if let Some(user) = self.victim.borrow_mut().take() {
-            let svc = scimlet_guest::service::Service::new(&self.inner, "", "").unwrap();
-            svc.delete(scimlet_guest::repo::Kind::User, &user, None)
-                .unwrap();
+            let svc = scimlet_guest::Service::new(&self.inner, "", "").unwrap();
+            svc.delete(scimlet_guest::Kind::User, &user, None).unwrap();
         }
         self.inner.commit(checks, writes)
     }
@@ -537,9 +536,9 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
         inner: scimlet_guest::store::MemStore::new(),
         victim: Default::default(),
     };
-    let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
+    let svc = scimlet_guest::Service::new(&store, "", "").unwrap();
     let proj = Default::default();
-    let kind = scimlet_guest::repo::Kind::User;
+    let kind = scimlet_guest::Kind::User;
     let u = svc
         .create(kind, &json!({"userName": "leaver"}), &proj)
         .unwrap()["id"]
@@ -548,7 +547,7 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
         .to_string();
     let g = svc
         .create(
-            scimlet_guest::repo::Kind::Group,
+            scimlet_guest::Kind::Group,
             &json!({"displayName": "Eng", "members": [{"value": u}]}),
             &proj,
         )
@@ -556,9 +555,9 @@ fn a_member_removal_racing_the_users_deletion_leaves_nothing_behind() {
     let gid = g["id"].as_str().unwrap().to_string();
     *store.victim.borrow_mut() = Some(u.clone());
     let remove = patch(json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}]));
-    svc.patch(scimlet_guest::repo::Kind::Group, &gid, &remove, None, &proj)
+    svc.patch(scimlet_guest::Kind::Group, &gid, &remove, None, &proj)
         .unwrap();
-    let problems = scimlet_guest::check::verify(&store.inner, "");
+    let problems = scimlet_guest::operator::verify(&store.inner, "");
     assert!(problems.is_empty(), "{problems:?}");
     let leftovers: Vec<String> = store
         .inner
@@ -777,9 +776,9 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
         inner: scimlet_guest::store::MemStore::new(),
         victim: Default::default(),
     };
-    let svc = scimlet_guest::service::Service::new(&store, "", "").unwrap();
+    let svc = scimlet_guest::Service::new(&store, "", "").unwrap();
     let proj = Default::default();
-    let kind = scimlet_guest::repo::Kind::User;
+    let kind = scimlet_guest::Kind::User;
     let u = svc
         .create(kind, &json!({"userName": "leaver"}), &proj)
         .unwrap()["id"]
@@ -788,7 +787,7 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
         .to_string();
     let g = svc
         .create(
-            scimlet_guest::repo::Kind::Group,
+            scimlet_guest::Kind::Group,
             &json!({"displayName": "Eng"}),
             &proj,
         )
@@ -798,7 +797,7 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
     *store.victim.borrow_mut() = Some(u.clone());
     let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
     let err = svc
-        .patch(scimlet_guest::repo::Kind::Group, &gid, &add, None, &proj)
+        .patch(scimlet_guest::Kind::Group, &gid, &add, None, &proj)
         .unwrap_err();
     assert_eq!(err.status, 400, "{err:?}");
     assert_eq!(
@@ -810,7 +809,7 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
         store.victim.borrow().is_none(),
         "the deletion did run between the add's read and its commit"
     );
-    let problems = scimlet_guest::check::verify(&store.inner, "");
+    let problems = scimlet_guest::operator::verify(&store.inner, "");
     assert!(problems.is_empty(), "{problems:?}");
     let leftovers: Vec<String> = store
         .inner
@@ -819,8 +818,6 @@ fn a_member_add_racing_the_users_deletion_is_refused_and_leaves_nothing_behind()
         .filter(|k| k.contains(&u))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    let group = svc
-        .get(scimlet_guest::repo::Kind::Group, &gid, &proj)
-        .unwrap();
+    let group = svc.get(scimlet_guest::Kind::Group, &gid, &proj).unwrap();
     assert!(member_ids(&group).is_empty(), "{group}");
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::Tenant;
-use scimlet_guest::check::verify;
 use scimlet_guest::http::{handle, Request, Response};
+use scimlet_guest::operator::verify;
 use serde_json::{json, Value};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";

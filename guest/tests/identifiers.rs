@@ -6,10 +6,10 @@ mod common;
 
 use common::Tenant;
 use proptest::prelude::*;
-use scimlet_guest::check::verify;
-use scimlet_guest::import::{Outcome, Row};
-use scimlet_guest::service::Service;
+use scimlet_guest::operator::verify;
+use scimlet_guest::operator::{Outcome, Row};
 use scimlet_guest::store::{MemStore, Store, Write};
+use scimlet_guest::Service;
 use serde_json::{json, Value};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

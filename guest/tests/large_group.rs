@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use common::request;
 use scimlet_guest::http::{handle, large_body_routes};
-use scimlet_guest::members::Membership;
-use scimlet_guest::repo::Kind;
 use scimlet_guest::store::{Check, Entry, MemStore, Scan, Store, StoreError, Write};
+use scimlet_guest::Kind;
+use scimlet_guest::Membership;
 use serde_json::json;
 
 /// Counts live heap bytes allocated outside the store. Each block carries a header saying

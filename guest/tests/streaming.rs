@@ -3,8 +3,8 @@
 mod common;
 
 use common::{request, Tenant};
-use scimlet_guest::body::{Body, Limits};
 use scimlet_guest::http::{handle_with, Response};
+use scimlet_guest::http::{Body, Limits};
 use serde_json::{json, Value};
 
 /// Everything in one piece.

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scimlet_guest::filter::{self, ParseOptions, MAX_FILTER_LEN};
-use scimlet_guest::policy::Policy;
+use scimlet_guest::Policy;
 use serde_json::json;
 
 fuzz_target!(|data: &[u8]| {

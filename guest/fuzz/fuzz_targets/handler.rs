@@ -14,10 +14,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scimlet_guest::check::verify;
 use scimlet_guest::http::{handle, Request, Response};
-use scimlet_guest::policy::Policy;
+use scimlet_guest::operator::verify;
 use scimlet_guest::store::MemStore;
+use scimlet_guest::Policy;
 use serde_json::Value;
 
 const MAX_REQUESTS: usize = 8;

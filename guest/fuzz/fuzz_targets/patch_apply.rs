@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scimlet_guest::patch::{apply, parse_request};
-use scimlet_guest::policy::Policy;
+use scimlet_guest::Policy;
 use serde_json::{json, Value};
 
 fn user() -> Value {

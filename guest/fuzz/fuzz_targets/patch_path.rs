@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use scimlet_guest::filter;
 use scimlet_guest::patch::{parse_path, PatchPath};
-use scimlet_guest::policy::Policy;
+use scimlet_guest::Policy;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

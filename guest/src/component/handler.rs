@@ -6,11 +6,11 @@ use std::cell::RefCell;
 use super::bindings::exports::scimlet::scim::handler;
 use super::bindings::scimlet::scim::log;
 use super::{forward_diagnostics, Component, HostStore};
-use crate::body::Body;
+use crate::protocol::body::Body;
 
 /// The rest of a streamed body. The host calls `next-chunk` through a shared handle, hence the
 /// cell; it is never borrowed twice, as a component instance runs one call at a time.
-pub(crate) struct Rest(RefCell<Box<dyn crate::body::BodyStream>>);
+pub(crate) struct Rest(RefCell<Box<dyn crate::protocol::body::BodyStream>>);
 
 impl handler::GuestBodyStream for Rest {
     fn next_chunk(&self) -> Result<Option<Vec<u8>>, String> {
@@ -26,7 +26,7 @@ impl handler::Guest for Component {
     type BodyStream = Rest;
 
     fn large_body_routes() -> Vec<handler::LargeBodyRoute> {
-        crate::http::large_body_routes()
+        crate::protocol::http::large_body_routes()
             .iter()
             .map(|r| handler::LargeBodyRoute {
                 method: r.method.into(),
@@ -39,7 +39,7 @@ impl handler::Guest for Component {
         forward_diagnostics();
         // The store lives as long as the instance, so a streamed body may outlive the call.
         static STORE: HostStore = HostStore;
-        let request = crate::http::Request {
+        let request = crate::protocol::http::Request {
             method: req.method,
             path: req.path,
             query: req.query,
@@ -48,7 +48,7 @@ impl handler::Guest for Component {
             base_url: req.ctx.base_url,
             policy: req.ctx.policy,
         };
-        let resp = crate::http::handle(&STORE, &request);
+        let resp = crate::protocol::http::handle(&STORE, &request);
         if resp.status >= 500 {
             log::emit(
                 log::Level::Warn,

@@ -1,5 +1,5 @@
 //! The wit-bindgen adapter: WIT exports call the plain-Rust SCIM core, and the core's
-//! [`Store`](crate::store::Store) is the host's `store` import. `handler` serves HTTP,
+//! [`Store`](crate::persist::store::Store) is the host's `store` import. `handler` serves HTTP,
 //! `operator` what the CLI and admin API need.
 
 mod handler;
@@ -14,9 +14,9 @@ mod bindings {
 
 use bindings::scimlet::scim::{log, store as host, types};
 
-use crate::error::ScimError;
-use crate::service::Service;
-use crate::store::{Check, Entry, Scan, Store, StoreError, Write};
+use crate::model::error::ScimError;
+use crate::ops::service::Service;
+use crate::persist::store::{Check, Entry, Scan, Store, StoreError, Write};
 
 pub(crate) struct Component;
 
@@ -112,11 +112,11 @@ pub(crate) fn wit_error(e: ScimError) -> types::ScimError {
 }
 
 pub(crate) fn forward_diagnostics() {
-    crate::diag::install(|level, message| {
+    crate::model::diag::install(|level, message| {
         let level = match level {
-            crate::diag::Level::Debug => log::Level::Debug,
-            crate::diag::Level::Info => log::Level::Info,
-            crate::diag::Level::Warn => log::Level::Warn,
+            crate::model::diag::Level::Debug => log::Level::Debug,
+            crate::model::diag::Level::Info => log::Level::Info,
+            crate::model::diag::Level::Warn => log::Level::Warn,
         };
         log::emit(level, message);
     });

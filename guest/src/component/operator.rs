@@ -4,11 +4,11 @@
 use super::bindings::exports::scimlet::scim::operator;
 use super::bindings::scimlet::scim::types;
 use super::{host_store, service, wit_error, Component};
-use crate::host_failure::HostFailure;
-use crate::import::Outcome;
-use crate::policy::{profile_names, Policy};
+use crate::model::policy::{profile_names, Policy};
+use crate::ops::import::Outcome;
+use crate::protocol::host_failure::HostFailure;
 
-fn team(t: crate::teams::Team) -> operator::Team {
+fn team(t: crate::ops::teams::Team) -> operator::Team {
     operator::Team {
         id: t.id,
         name: t.name,
@@ -57,7 +57,7 @@ impl operator::Guest for Component {
     fn create_team(ctx: types::Context, name: String) -> Result<operator::Team, types::ScimError> {
         #[cfg(feature = "fault-injection")]
         crate::fault::maybe_fail_operator(&ctx.policy);
-        crate::teams::create(&service(&ctx)?, &name)
+        crate::ops::teams::create(&service(&ctx)?, &name)
             .map(team)
             .map_err(wit_error)
     }
@@ -65,7 +65,7 @@ impl operator::Guest for Component {
     fn list_teams(ctx: types::Context) -> Result<Vec<operator::Team>, types::ScimError> {
         #[cfg(feature = "fault-injection")]
         crate::fault::maybe_fail_operator(&ctx.policy);
-        let teams = crate::teams::list(&service(&ctx)?).map_err(wit_error)?;
+        let teams = crate::ops::teams::list(&service(&ctx)?).map_err(wit_error)?;
         Ok(teams.into_iter().map(team).collect())
     }
 
@@ -98,7 +98,7 @@ impl operator::Guest for Component {
     fn check(ctx: types::Context) -> Vec<String> {
         #[cfg(feature = "fault-injection")]
         crate::fault::maybe_fail_operator(&ctx.policy);
-        crate::check::report(host_store(), &ctx.policy)
+        crate::ops::check::report(host_store(), &ctx.policy)
     }
 
     fn render_error(f: operator::HostFailure) -> types::SimpleResponse {
