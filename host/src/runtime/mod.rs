@@ -345,9 +345,12 @@ impl Runtime {
     }
 
     /// Returns an instance that finished its call cleanly to the pool, unless it is worn out.
+    /// Instances bound to no tenant are not kept: their calls (error pages, policy checks) are
+    /// rare, and the pool's slots are for the tenants' requests.
     fn release(&self, mut warm: Warm) {
         warm.uses += 1;
-        if warm.uses < self.limits.warm_max_uses
+        if !warm.store.data().tenant_id.is_empty()
+            && warm.uses < self.limits.warm_max_uses
             && warm.store.data().limiter.size <= self.limits.warm_memory_bytes
         {
             self.warm.put(warm);
