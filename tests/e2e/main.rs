@@ -2,6 +2,7 @@
 
 mod support;
 
+mod administration;
 mod connections;
 mod contract;
 mod foundation;

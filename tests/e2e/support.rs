@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, Write as StoreWrite};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_scimlet");
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -258,4 +258,49 @@ pub fn assert_scim_error(body: &Value, status: u16, scim_type: Option<&str>) {
     if let Some(t) = scim_type {
         assert_eq!(body["scimType"], t, "{body}");
     }
+}
+
+/// The admin token the tests that start an admin listener use.
+pub const ADMIN_TOKEN: &str = "admin-0123456789abcdef-e2e";
+
+/// `http://127.0.0.1:PORT`, where the operational endpoints live.
+pub fn root(s: &Server) -> String {
+    s.base.trim_end_matches("/scim/v2").to_string()
+}
+
+/// `GET path` as `token`: status and JSON body.
+pub fn get_as(s: &Server, token: &str, path: &str) -> (u16, Value) {
+    json(s.raw().get(s.url(path)).bearer_auth(token).send().unwrap())
+}
+
+/// A SCIM User document with `user_name`.
+pub fn new_user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Grace", "familyName": "Hopper"},
+    })
+}
+
+/// The admin API's base URL (`…/admin`) from the server's banner.
+pub fn admin_url(s: &Server) -> String {
+    s.banner()
+        .iter()
+        .find_map(|l| l.strip_prefix("scimlet admin API at "))
+        .expect("the admin listener is announced")
+        .trim()
+        .to_string()
+}
+
+/// Status and JSON body of an admin API response (`Null` when empty).
+pub fn admin_json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap();
+    if text.is_empty() {
+        return (status, Value::Null);
+    }
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
 }
