@@ -107,7 +107,7 @@ fn check_response(req: &Request, resp: &Response, policy_ok: bool) {
             "{status}: {body}"
         );
         assert_eq!(body["status"], status.to_string(), "{body}");
-    } else if !resp.body.is_empty() {
+    } else if !resp.bytes().is_empty() {
         assert!(
             body.is_object(),
             "{status} with a body that is not a JSON object"
@@ -131,7 +131,10 @@ fuzz_target!(|data: &[u8]| {
     let mut ids = Ids::default();
     for raw in chunks.iter().take(MAX_REQUESTS) {
         let req = request(raw, &policy, &ids);
-        let resp = handle(&store, &req);
+        // A streamed body (a large group) is read to its end, as the host would.
+        let resp = handle(&store, &req)
+            .collect()
+            .expect("a streamed body completes on MemStore");
         check_response(&req, &resp, policy_ok);
         if resp.status == 201 {
             ids.remember(&resp);
