@@ -46,7 +46,6 @@ pub mod operator {
     pub use crate::ops::check::{report, verify, Problem};
     pub use crate::ops::export::{ExportError, ExportPage, MAX_PAGE};
     pub use crate::ops::import::{Outcome, Row, UserRow};
-    pub use crate::ops::roles::{get_user_role, set_user_role};
     pub use crate::ops::teams::{create as create_team, list as list_teams, Team};
     pub use crate::protocol::host_failure::{HostFailure, Response as HostFailureResponse};
 }

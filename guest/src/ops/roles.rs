@@ -1,4 +1,4 @@
-//! The tenant's roles and users' role assignments.
+//! The tenant's roles, as its policy defines them, and the `/Roles` endpoint.
 //!
 //! A tenant with a role extension (the `writer` profile) keeps the role in that extension's
 //! role attribute; other tenants use the primary value of the core `roles` attribute.
@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use crate::model::error::{ScimError, ScimResult};
 use crate::model::policy::Policy;
-use crate::model::resource_type::Kind;
 use crate::ops::service::Service;
 
 /// A role a user can hold.
@@ -57,41 +56,6 @@ pub fn role_of(policy: &Policy, doc: &Value) -> Option<String> {
                 .map(str::to_string)
         }
     }
-}
-
-/// A user's role, from the tenant's role extension or the primary core `roles` value.
-pub fn get_user_role(svc: &Service<'_>, user_id: &str) -> ScimResult<Option<String>> {
-    Ok(role_of(
-        &svc.policy,
-        &svc.get(Kind::User, user_id, &Default::default())?,
-    ))
-}
-
-/// Sets (or clears) a user's role through an atomic PATCH, so it obeys the same validation.
-pub fn set_user_role(svc: &Service<'_>, user_id: &str, role: Option<&str>) -> ScimResult<()> {
-    let policy = &svc.policy;
-    if let Some(r) = role {
-        if !policy.roles.iter().any(|x| x == r) {
-            return Err(ScimError::invalid_value(format!(
-                "'{r}' is not a role of this tenant: {}",
-                policy.roles.join(", ")
-            )));
-        }
-    }
-    let path = match &policy.role_extension {
-        Some(ext) => format!("{ext}:{}", policy.role_attribute),
-        None => "roles".to_string(),
-    };
-    let op = match (role, &policy.role_extension) {
-        (None, _) => json!({"op": "remove", "path": path}),
-        (Some(r), Some(_)) => json!({"op": "replace", "path": path, "value": r}),
-        (Some(r), None) => {
-            json!({"op": "replace", "path": path, "value": [{"value": r, "primary": true}]})
-        }
-    };
-    let body = json!({"schemas": [crate::model::schema::urn::PATCH_OP], "Operations": [op]});
-    svc.patch(Kind::User, user_id, &body, None, &Default::default())
-        .map(|_| ())
 }
 
 /// A role as the `/Roles` endpoint shows it.
