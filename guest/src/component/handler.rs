@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use super::bindings::exports::scimlet::scim::handler;
 use super::bindings::scimlet::scim::log;
-use super::{forward_diagnostics, Component, HostStore};
+use super::{host_store, Component};
 use crate::protocol::body::Body;
 
 /// The rest of a streamed body. The host calls `next-chunk` through a shared handle, hence the
@@ -36,9 +36,8 @@ impl handler::Guest for Component {
     }
 
     fn handle(req: handler::Request) -> handler::Response {
-        forward_diagnostics();
-        // The store lives as long as the instance, so a streamed body may outlive the call.
-        static STORE: HostStore = HostStore;
+        // The store is a static, so a streamed body may outlive the call.
+        let store = host_store();
         let request = crate::protocol::http::Request {
             method: req.method,
             path: req.path,
@@ -48,7 +47,7 @@ impl handler::Guest for Component {
             base_url: req.ctx.base_url,
             policy: req.ctx.policy,
         };
-        let resp = crate::protocol::http::handle(&STORE, &request);
+        let resp = crate::protocol::http::handle(store, &request);
         if resp.status >= 500 {
             log::emit(
                 log::Level::Warn,
