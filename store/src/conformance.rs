@@ -8,25 +8,29 @@
 
 use crate::{Check, Entry, Scan, Store, StoreError, Write};
 
-fn put(key: &str, value: &str) -> Write {
+/// A put of `value` (text) at `key`.
+pub fn put(key: &str, value: &str) -> Write {
     Write::Put(key.into(), value.as_bytes().to_vec())
 }
 
-fn absent(key: &str) -> Check {
+/// The check that `key` is still absent.
+pub fn absent(key: &str) -> Check {
     Check {
         key: key.into(),
         version: None,
     }
 }
 
-fn at(key: &str, version: u64) -> Check {
+/// The check that `key` still has `version`.
+pub fn at(key: &str, version: u64) -> Check {
     Check {
         key: key.into(),
         version: Some(version),
     }
 }
 
-fn scan(start: &str, end: &str, skip: u64, limit: u32, descending: bool) -> Scan {
+/// A range read with values.
+pub fn scan(start: &str, end: &str, skip: u64, limit: u32, descending: bool) -> Scan {
     Scan {
         start: start.into(),
         end: end.into(),
@@ -37,7 +41,8 @@ fn scan(start: &str, end: &str, skip: u64, limit: u32, descending: bool) -> Scan
     }
 }
 
-fn keys(entries: &[Entry]) -> Vec<&str> {
+/// The keys of `entries`, in order.
+pub fn keys(entries: &[Entry]) -> Vec<&str> {
     entries.iter().map(|e| e.key.as_str()).collect()
 }
 

@@ -37,6 +37,14 @@ impl Stored {
     pub fn etag(&self) -> &str {
         etag_of(&self.doc)
     }
+    /// When the resource was created (`meta.created`), which a replacement keeps.
+    fn created(&self) -> String {
+        self.doc
+            .pointer("/meta/created")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 pub fn etag_of(doc: &Value) -> &str {
@@ -206,12 +214,7 @@ impl<'a> Repo<'a> {
         if let Some(v) = current.doc.get(INTERNAL) {
             content.insert(INTERNAL.into(), v.clone());
         }
-        let created = current
-            .doc
-            .pointer("/meta/created")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let created = current.created();
         let now = clock::rfc3339(clock::now_millis());
         let doc = self.document(&id, content, &created, &now, revision(current.etag()) + 1);
         if without_meta(&doc) == without_meta(&current.doc) {
@@ -300,12 +303,7 @@ impl<'a> Repo<'a> {
                         }
                         _ => {}
                     }
-                    let created = current
-                        .doc
-                        .pointer("/meta/created")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
+                    let created = current.created();
                     let now = clock::rfc3339(clock::now_millis());
                     let doc =
                         self.document(id, content, &created, &now, revision(current.etag()) + 1);

@@ -250,44 +250,12 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod conformance {
     use super::*;
+    use scimlet_store::conformance::{absent, at, keys, put, scan};
     use serde_json::json;
     use std::sync::Arc;
 
     const T: &str = "t_00000000000000aa";
     const U: &str = "t_00000000000000bb";
-
-    fn put(key: &str, value: &str) -> Write {
-        Write::Put(key.into(), value.as_bytes().to_vec())
-    }
-
-    fn absent(key: &str) -> Check {
-        Check {
-            key: key.into(),
-            version: None,
-        }
-    }
-
-    fn at(key: &str, version: u64) -> Check {
-        Check {
-            key: key.into(),
-            version: Some(version),
-        }
-    }
-
-    fn scan(start: &str, end: &str, skip: u64, limit: u32, descending: bool) -> Scan {
-        Scan {
-            start: start.into(),
-            end: end.into(),
-            skip,
-            limit,
-            descending,
-            keys_only: false,
-        }
-    }
-
-    fn keys(entries: &[Entry]) -> Vec<&str> {
-        entries.iter().map(|e| e.key.as_str()).collect()
-    }
 
     pub(crate) fn run_all(b: &dyn Backend) {
         // The key-value contract, as one tenant sees it through the adapter the component's
