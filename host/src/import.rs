@@ -269,7 +269,7 @@ mod tests {
         let rt = crate::runtime::test_runtime();
         let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
         let (tenant, _) =
-            crate::tenants::create(backend.as_ref(), &rt, "acme", "writer", None).unwrap();
+            crate::tenancy::create(backend.as_ref(), &rt, "acme", "writer", None).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let csv_path = dir.path().join("people.csv");
         std::fs::write(

@@ -1,5 +1,8 @@
 //! Tenant administration shared by the CLI and the admin API: tenants, their bearer tokens and
-//! their policy. Blocking (it calls the [`Backend`]).
+//! their policy. Blocking (it calls the [`Backend`]). [`admin`] serves the same operations over
+//! HTTP.
+
+pub mod admin;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
