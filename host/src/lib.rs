@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod audit;
 pub mod config;
 pub mod http;

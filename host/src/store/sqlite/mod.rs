@@ -75,6 +75,8 @@ impl SqliteBackend {
         Self::open_with(path, SqliteOptions::default())
     }
 
+    /// Opens (creating if needed, with its parent directory) the database at `path` with
+    /// `options`.
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             private_files::create_dir(dir)
@@ -126,7 +128,7 @@ impl Backend for SqliteBackend {
         kv::count(self, tenant, start, end)
     }
 
-    /// Group commit, see [`commit::commit`].
+    /// Group commit: see `commit::commit`.
     fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
         commit::commit(self, tenant, checks, writes)
     }
