@@ -27,11 +27,17 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// One provisioning record.
 #[derive(Debug, Clone)]
 pub struct Record {
+    /// The tenant the request was made for.
     pub tenant_id: String,
+    /// The request's `X-Request-Id` (the client's, or one generated for it).
     pub request_id: String,
+    /// The client's `User-Agent`, if it sent one.
     pub user_agent: Option<String>,
+    /// HTTP method.
     pub method: String,
+    /// Request path.
     pub path: String,
+    /// HTTP status of the response.
     pub status: u16,
     /// The guest's record of the normalised operation.
     pub operation: Value,

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Storage backend of the server.
+/// Storage backend of the server: `sqlite`, the file `scimlet.db` in the data directory, or
+/// `memory`, lost on exit.
+// The variants have no doc comments: clap would list them as help of the possible values and
+// change the `--help` text.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
@@ -18,7 +22,9 @@ pub enum StoreKind {
     Memory,
 }
 
-/// Log output format.
+/// Log output format: `text` for people, `json` (one object a line) for log collectors.
+// No doc comments on the variants, as for `StoreKind`: they would change the `--help` text.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -30,13 +36,23 @@ pub enum LogFormat {
 /// Why the settings are unusable; the messages are meant for operators.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The config file is not TOML, or has an unknown key or a bad value.
     #[error("config file {path} is invalid: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The TOML parser's explanation.
+        message: String,
+    },
+    /// A value, or a combination of values, that `serve` refuses.
     #[error("{0}")]
     Invalid(String),
 }
@@ -131,35 +147,58 @@ pub struct Layer {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Settings {
+    /// [`Layer::listen`], resolved.
     pub listen: SocketAddr,
+    /// [`Layer::data`], resolved.
     pub data: PathBuf,
+    /// [`Layer::store`], resolved.
     pub store: StoreKind,
+    /// [`Layer::component`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<PathBuf>,
+    /// [`Layer::cache_dir`], resolved.
     pub cache_dir: PathBuf,
+    /// [`Layer::max_body_bytes`], resolved.
     pub max_body_bytes: usize,
+    /// [`Layer::max_large_body_bytes`], resolved.
     pub max_large_body_bytes: usize,
+    /// [`Layer::max_concurrency`], resolved.
     pub max_concurrency: usize,
+    /// [`Layer::guest_memory_mib`], resolved.
     pub guest_memory_mib: usize,
+    /// [`Layer::guest_deadline_ms`], resolved.
     pub guest_deadline_ms: u64,
+    /// [`Layer::guest_warm_instances`], resolved.
     pub guest_warm_instances: usize,
+    /// [`Layer::request_timeout_ms`], resolved.
     pub request_timeout_ms: u64,
+    /// [`Layer::header_read_timeout_ms`], resolved.
     pub header_read_timeout_ms: u64,
+    /// [`Layer::keep_alive_timeout_ms`], resolved.
     pub keep_alive_timeout_ms: u64,
+    /// [`Layer::max_connections`], resolved.
     pub max_connections: usize,
+    /// [`Layer::tenant_rate_limit`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_rate_limit: Option<NonZeroU32>,
+    /// [`Layer::audit_retention`], resolved.
     pub audit_retention: u64,
+    /// [`Layer::public_url`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// [`Layer::admin_listen`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_listen: Option<SocketAddr>,
+    /// [`Layer::admin_token`], resolved.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "redacted")]
     pub admin_token: Option<String>,
+    /// [`Layer::tls_cert`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
+    /// [`Layer::tls_key`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// [`Layer::log_format`], resolved.
     pub log_format: LogFormat,
 }
 

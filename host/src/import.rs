@@ -38,14 +38,19 @@ const COLUMNS: &[&str] = &[
     "name",
 ];
 
+/// Why an import or export stopped; a row that fails is reported, not an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The input (or output) could not be read (or written): what, and why.
     #[error("cannot read {0}: {1}")]
     Read(String, std::io::Error),
+    /// The CSV header row is missing or names an unknown column.
     #[error("CSV header: {0}")]
     Header(String),
+    /// A CSV record could not be written.
     #[error("{0}")]
     Scim(String),
+    /// The component failed to handle the rows.
     #[error(transparent)]
     Component(#[from] OperatorError),
 }
@@ -53,7 +58,9 @@ pub enum ImportError {
 /// File formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// CSV with a header row.
     Csv,
+    /// One JSON object a line.
     JsonLines,
 }
 
@@ -70,8 +77,11 @@ impl Format {
 /// Totals of an import run.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
+    /// Rows that created a user or team.
     pub created: u64,
+    /// Rows that changed an existing one.
     pub updated: u64,
+    /// Rows that matched an existing one exactly.
     pub unchanged: u64,
     /// (line number, reason) of every row that was not imported.
     pub failed: Vec<(usize, String)>,
@@ -269,7 +279,7 @@ mod tests {
         let rt = crate::runtime::test_runtime();
         let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
         let (tenant, _) =
-            crate::tenants::create(backend.as_ref(), &rt, "acme", "writer", None).unwrap();
+            crate::tenancy::create(backend.as_ref(), &rt, "acme", "writer", None).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let csv_path = dir.path().join("people.csv");
         std::fs::write(

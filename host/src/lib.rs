@@ -12,7 +12,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod admin;
+#![deny(missing_docs)]
+
 pub mod audit;
 pub mod config;
 pub mod http;
@@ -21,6 +22,10 @@ pub mod metrics;
 pub mod private_files;
 pub mod runtime;
 pub mod store;
-pub mod tenants;
+pub mod tenancy;
 
 pub use http::{ScimBody, ScimService, ServiceConfig};
+/// Tenant administration, at its path from before the [`tenancy`] module.
+pub use tenancy as tenants;
+/// The admin API, at its path from before the [`tenancy`] module.
+pub use tenancy::admin;

@@ -19,11 +19,17 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The SCIM resource a request addressed, as a metric label with a bounded set of values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
+    /// `/Users`.
     Users,
+    /// `/Groups`.
     Groups,
+    /// `/Schemas`.
     Schemas,
+    /// `/ResourceTypes`.
     ResourceTypes,
+    /// `/ServiceProviderConfig`.
     ServiceProviderConfig,
+    /// Any other path (label `other`).
     Other,
 }
 
@@ -45,6 +51,7 @@ impl Resource {
         .unwrap_or(Resource::Other)
     }
 
+    /// The metric label value: the endpoint's name, or `other`.
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::Users => "Users",
@@ -60,16 +67,22 @@ impl Resource {
 /// The result of one store commit made by the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
+    /// Committed.
     Ok,
+    /// A check failed: nothing was written.
     Conflict,
+    /// The store failed.
     Error,
 }
 
 /// Why a guest invocation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
+    /// The guest trapped.
     Trap,
+    /// The guest ran out of CPU time.
     Timeout,
+    /// The guest ran out of memory.
     OutOfMemory,
 }
 
@@ -132,6 +145,7 @@ fn duration_histogram() -> Histogram {
 }
 
 impl Metrics {
+    /// Every metric registered, at zero.
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
@@ -214,6 +228,7 @@ impl Metrics {
         out
     }
 
+    /// Counts a served SCIM request and records how long it took.
     pub fn observe_request(&self, resource: Resource, status: u16, elapsed: Duration) {
         let resource = resource.as_str();
         self.inner
@@ -226,6 +241,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Sets how many requests may be served at once.
     pub fn set_instance_capacity(&self, capacity: usize) {
         self.inner
             .instance_capacity
@@ -237,6 +253,7 @@ impl Metrics {
         GaugeGuard::new(&self.inner.instances_in_use)
     }
 
+    /// Counts a store commit made by the guest.
     pub fn store_commit(&self, outcome: CommitOutcome) {
         let outcome = match outcome {
             CommitOutcome::Ok => "ok",
@@ -249,6 +266,7 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a failed guest invocation.
     pub fn guest_fault(&self, kind: FaultKind) {
         let kind = match kind {
             FaultKind::Trap => "trap",
@@ -263,6 +281,7 @@ impl Metrics {
         GaugeGuard::new(&self.inner.connections_open)
     }
 
+    /// Counts a connection closed at once because max-connections were open.
     pub fn connection_refused(&self) {
         self.inner.connections_refused.inc();
     }

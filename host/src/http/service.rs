@@ -529,7 +529,7 @@ mod tests {
         let backend: Arc<dyn Backend> = Arc::new(crate::store::memory::MemoryBackend::new());
         let runtime = crate::runtime::test_runtime();
         let (_, token) =
-            crate::tenants::create(backend.as_ref(), &runtime, "acme", "standard", None).unwrap();
+            crate::tenancy::create(backend.as_ref(), &runtime, "acme", "standard", None).unwrap();
         let config = ServiceConfig {
             max_concurrent_reads: 1,
             ..ServiceConfig::default()

@@ -99,12 +99,16 @@ impl Default for Limits {
 /// Why a guest invocation failed (the request gets a SCIM 5xx; the process keeps serving).
 #[derive(Debug, thiserror::Error)]
 pub enum GuestFault {
+    /// The call used up its CPU time budget.
     #[error("the request exceeded its CPU time budget")]
     Timeout,
+    /// The call used up its memory budget.
     #[error("the request exceeded its memory budget")]
     OutOfMemory,
+    /// The component trapped (a panic, an invalid operation): why.
     #[error("the SCIM component failed: {0}")]
     Trap(String),
+    /// No instance of the component could be made: why.
     #[error("the SCIM component could not be instantiated: {0}")]
     Instantiate(String),
 }

@@ -37,7 +37,7 @@ fn setup(wasm: &[u8], limits: Limits) -> (Runtime, Arc<dyn Backend>, Vec<Tenant>
     let tenants = ["acme", "globex"]
         .iter()
         .map(|name| {
-            crate::tenants::create(backend.as_ref(), &runtime, name, "standard", None)
+            crate::tenancy::create(backend.as_ref(), &runtime, name, "standard", None)
                 .unwrap()
                 .0
         })

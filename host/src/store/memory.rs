@@ -46,6 +46,7 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// An empty store: no tenants, no data.
     pub fn new() -> Self {
         Self::default()
     }

@@ -23,14 +23,19 @@ pub use tenant_view::TenantStore;
 /// Why a backend call failed: the contract's key-value failures, plus the registry's own.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// A commit's check did not hold: nothing was written.
     #[error("conflict")]
     Conflict,
+    /// The storage itself failed (I/O, a lock held too long, a corrupt file): why.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The call was malformed (a bad key, range, name or policy): what.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// No such tenant or token: which.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The name or token is taken: which.
     #[error("already exists: {0}")]
     AlreadyExists(String),
 }
@@ -38,7 +43,9 @@ pub enum StoreError {
 /// A tenant of the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
+    /// `t_` + 16 random hex characters.
     pub id: String,
+    /// Unique; never shaped like an id.
     pub name: String,
     /// A JSON object.
     pub policy: serde_json::Value,
@@ -49,20 +56,27 @@ pub struct Tenant {
 /// A bearer token's metadata; the token itself is never stored, only its SHA-256 hash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenInfo {
+    /// `k_` + 16 hex characters; shown to operators, not secret.
     pub id: String,
+    /// The tenant the token authenticates as.
     pub tenant_id: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// A revoked token authenticates no more.
     pub revoked: bool,
 }
 
 /// Storage for every tenant. Implementations are cheap to share (`Arc<dyn Backend>`), blocking,
 /// and safe to call from many threads at once.
 pub trait Backend: Send + Sync + 'static {
+    /// The entry at `key`, if any.
     fn get(&self, tenant: &str, key: &str) -> Result<Option<Entry>, StoreError>;
     /// One slot per requested key, in order.
     fn get_many(&self, tenant: &str, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError>;
+    /// The entries of `scan.start..scan.end` in key order (or reversed), `scan.skip` skipped,
+    /// at most `scan.limit`.
     fn scan(&self, tenant: &str, scan: &Scan) -> Result<Vec<Entry>, StoreError>;
+    /// How many keys lie in `start..end`.
     fn count(&self, tenant: &str, start: &str, end: &str) -> Result<u64, StoreError>;
     /// Applies `writes` atomically if every check holds and answers the commit's sequence
     /// number; `Conflict` (and nothing written) otherwise. A commit without writes changes
@@ -74,6 +88,8 @@ pub trait Backend: Send + Sync + 'static {
     fn tenant(&self, name_or_id: &str) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant, ordered by name (bytewise).
     fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Replaces the tenant's policy; `NotFound` for an unknown tenant, `Invalid` for a
+    /// non-object policy.
     fn set_policy(&self, tenant_id: &str, policy: serde_json::Value) -> Result<(), StoreError>;
     /// `NotFound` for an unknown tenant, `AlreadyExists` if the hash is already registered.
     fn add_token(&self, tenant_id: &str, token_hash: [u8; 32]) -> Result<TokenInfo, StoreError>;

@@ -1,6 +1,6 @@
 //! The admin API: tenant and token management over HTTP, JSON in and out, on a listener of its
 //! own and guarded by one admin bearer token. The operations are those of the CLI
-//! ([`crate::tenants`]).
+//! ([`crate::tenancy`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use crate::runtime::Runtime;
 use crate::store::{Backend, Tenant};
-use crate::tenants::{self, TenantError, TenantView};
+use crate::tenancy::{self as tenants, TenantError, TenantView};
 
 #[derive(Clone)]
 struct AdminState {

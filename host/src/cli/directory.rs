@@ -11,8 +11,8 @@ use scimlet::import::{self, Format};
 use scimlet::runtime::Runtime;
 use scimlet::store::{Backend, Tenant};
 
-use crate::data_dir::open;
-use crate::{offline_runtime, ComponentArgs};
+use super::data_dir::open;
+use super::{offline_runtime, ComponentArgs};
 
 #[derive(Subcommand)]
 pub enum TeamCommand {

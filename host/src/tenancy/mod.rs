@@ -1,5 +1,8 @@
 //! Tenant administration shared by the CLI and the admin API: tenants, their bearer tokens and
-//! their policy. Blocking (it calls the [`Backend`]).
+//! their policy. Blocking (it calls the [`Backend`]). [`admin`] serves the same operations over
+//! HTTP.
+
+pub mod admin;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -11,18 +14,30 @@ use crate::store::{generate_token, hash_token, Backend, StoreError, Tenant, Toke
 /// Why a tenant operation failed; the messages are meant for operators.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
+    /// No tenant has this name or id.
     #[error("no tenant named '{0}' (nor with that id)")]
     NoSuchTenant(String),
+    /// The tenant has no token with this id.
     #[error("tenant '{tenant}' has no token '{token}'")]
-    NoSuchToken { tenant: String, token: String },
+    NoSuchToken {
+        /// The tenant's name.
+        tenant: String,
+        /// The token id asked for.
+        token: String,
+    },
+    /// The name is taken.
     #[error("tenant '{0}' already exists")]
     AlreadyExists(String),
+    /// The store refused the call (a bad name, say): why.
     #[error("{0}")]
     Invalid(String),
+    /// The component refused the policy: why.
     #[error("invalid policy: {0}")]
     InvalidPolicy(String),
+    /// The store failed: why.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The component failed: why.
     #[error("{0}")]
     Component(String),
 }
@@ -51,15 +66,20 @@ impl From<StoreError> for TenantError {
 /// A newly issued bearer token: shown once, then only its hash exists.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedToken {
+    /// The token's id, for listing and revoking it.
     pub id: String,
+    /// The bearer token itself.
     pub token: String,
 }
 
 /// A tenant as operators see it (the admin API's JSON shape).
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantView {
+    /// The tenant's id.
     pub id: String,
+    /// The tenant's name.
     pub name: String,
+    /// The policy profile the tenant follows.
     pub profile: String,
     /// RFC 3339, UTC.
     pub created: String,
@@ -79,9 +99,11 @@ impl From<&Tenant> for TenantView {
 /// A token's metadata as operators see it; never the token.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenView {
+    /// The token's id.
     pub id: String,
     /// RFC 3339, UTC.
     pub created: String,
+    /// Whether the token was revoked.
     pub revoked: bool,
 }
 

@@ -1,0 +1,230 @@
+//! `serve` and `config check`: the settings checked, the store and component loaded, and the
+//! SCIM and admin listeners run until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::{Control, Handle};
+use scimlet::config::{Settings, StoreKind};
+use scimlet::http::connections::{ConnectionLimits, LimitedAcceptor};
+use scimlet::metrics::{Metrics, CONTENT_TYPE};
+use scimlet::runtime::{Limits, Runtime};
+use scimlet::store::memory::MemoryBackend;
+use scimlet::store::Backend;
+use scimlet::tenancy::{self as tenants, admin};
+use scimlet::{ScimService, ServiceConfig};
+
+use super::{data_dir, load_runtime, ServeArgs};
+
+/// `config check`: everything `serve` checks before it opens the store and listens.
+pub(super) fn config_check(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    if let Some((cert, key)) = tls_files(&settings) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(load_tls(cert, key))?;
+    }
+    print!("{}", settings.to_toml());
+    eprintln!("configuration OK");
+    Ok(())
+}
+
+fn tls_files(settings: &Settings) -> Option<(&Path, &Path)> {
+    Some((settings.tls_cert.as_deref()?, settings.tls_key.as_deref()?))
+}
+
+async fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
+    RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "load TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
+
+pub(super) fn serve(settings: Settings) -> anyhow::Result<()> {
+    let backend: Arc<dyn Backend> = match settings.store {
+        StoreKind::Sqlite => Arc::new(data_dir::open(&settings.data)?),
+        StoreKind::Memory => Arc::new(MemoryBackend::new()),
+    };
+    let limits = Limits {
+        memory_bytes: settings.guest_memory_mib << 20,
+        cpu_deadline: Duration::from_millis(settings.guest_deadline_ms),
+        warm_instances: settings.guest_warm_instances,
+        ..Limits::default()
+    };
+    let runtime = load_runtime(settings.component.as_deref(), &settings.cache_dir, limits)?;
+    ensure_default_tenant(backend.as_ref(), &runtime)?;
+    let config = ServiceConfig {
+        max_body_bytes: settings.max_body_bytes,
+        max_large_body_bytes: settings.max_large_body_bytes,
+        max_concurrency: settings.max_concurrency,
+        public_url: settings.public_url.clone(),
+        https: settings.tls_cert.is_some(),
+        request_timeout: Duration::from_millis(settings.request_timeout_ms),
+        tenant_rate_limit: settings.tenant_rate_limit,
+        audit_retention: (settings.audit_retention > 0).then_some(settings.audit_retention),
+        ..ServiceConfig::default()
+    };
+    let scim = ScimService::new(runtime, backend.clone(), config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_listeners(settings, scim, backend))
+}
+
+/// Binds every listener, prints their URLs (the admin one first: the SCIM line ends the
+/// banner) and serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+async fn run_listeners(
+    settings: Settings,
+    scim: ScimService,
+    backend: Arc<dyn Backend>,
+) -> anyhow::Result<()> {
+    let tls = match tls_files(&settings) {
+        Some((cert, key)) => Some(load_tls(cert, key).await?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+        keep_alive_timeout: Duration::from_millis(settings.keep_alive_timeout_ms),
+        max_connections: settings.max_connections,
+    };
+    let control = Control::new();
+    let mut servers = tokio::task::JoinSet::new();
+    if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
+        let listener = bind(addr)?;
+        let app = admin::router(backend, scim.runtime().clone(), token)
+            .route("/metrics", metrics_route(scim.metrics()));
+        println!(
+            "scimlet admin API at {scheme}://{}/admin",
+            listener.local_addr()?
+        );
+        let acceptor = LimitedAcceptor::new(limits, scim.metrics().clone());
+        servers.spawn(serve_on(
+            listener,
+            app,
+            tls.clone(),
+            acceptor,
+            control.clone(),
+        ));
+    }
+    let listener = bind(settings.listen)?;
+    let addr = listener.local_addr()?;
+    println!("scimlet serving SCIM at {scheme}://{addr}/scim/v2");
+    tracing::info!(%addr, "listening");
+    let acceptor = LimitedAcceptor::new(limits, scim.metrics().clone());
+    servers.spawn(serve_on(
+        listener,
+        scim_router(scim),
+        tls,
+        acceptor,
+        control.clone(),
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        control.graceful_shutdown(None);
+    });
+    while let Some(done) = servers.join_next().await {
+        done.context("server task failed")??;
+    }
+    Ok(())
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))
+}
+
+/// Serves `app` on `listener` (over TLS when configured), its connections under `acceptor`'s
+/// limits, until `control` shuts it down.
+async fn serve_on(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<RustlsConfig>,
+    acceptor: LimitedAcceptor,
+    control: Control,
+) -> anyhow::Result<()> {
+    let handle = Handle::<SocketAddr>::with_control(control);
+    let service = app.into_make_service();
+    let server = axum_server::from_tcp(listener)?.handle(handle);
+    match tls {
+        Some(config) => {
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(acceptor);
+            server.acceptor(tls).serve(service).await?
+        }
+        None => server.acceptor(acceptor).serve(service).await?,
+    }
+    Ok(())
+}
+
+/// SCIM under /scim/v2 plus the operational endpoints.
+fn scim_router(scim: ScimService) -> Router {
+    let probe = scim.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let scim = probe.clone();
+                async move {
+                    match scim.ready().await {
+                        Ok(()) => (StatusCode::OK, "ready".to_string()),
+                        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+                    }
+                }
+            }),
+        )
+        .route("/metrics", metrics_route(scim.metrics()))
+        .fallback_service(scim)
+}
+
+fn metrics_route(metrics: &Metrics) -> axum::routing::MethodRouter {
+    let metrics = metrics.clone();
+    get(move || {
+        let text = metrics.encode();
+        async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response() }
+    })
+}
+
+/// On first start with an empty store, creates tenant `default` and prints its token once.
+fn ensure_default_tenant(backend: &dyn Backend, runtime: &Runtime) -> anyhow::Result<()> {
+    if !backend.tenants()?.is_empty() {
+        return Ok(());
+    }
+    let (tenant, token) = tenants::create(backend, runtime, "default", "standard", None)?;
+    println!(
+        "Created tenant '{}'. Its bearer token (shown only now; keep it secret):",
+        tenant.name
+    );
+    println!("{}", token.token);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
