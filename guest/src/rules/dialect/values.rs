@@ -304,17 +304,6 @@ mod tests {
         assert_eq!(user_patch(off, rfc.clone()).unwrap(), (rfc, vec![]));
     }
 
-    #[test]
-    fn bare_manager_through_the_handler_stores_the_manager_object() {
-        let t = Tenant::new("");
-        let (boss, id) = (t.user("boss"), t.user("ada"));
-        let body =
-            patch(json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": boss}]));
-        t.ok("PATCH", &format!("/Users/{id}"), body);
-        let stored = t.ok_get(&format!("/Users/{id}"));
-        assert_eq!(stored[ENTERPRISE]["manager"]["value"], boss.as_str());
-    }
-
     // ---- roles as JSON text ----
 
     #[test]
@@ -355,21 +344,5 @@ mod tests {
         let element =
             json!([{"op": "add", "path": "roles", "value": [{"value": "{\"value\":\"25\"}"}]}]);
         assert_eq!(user_patch(off, element.clone()).unwrap(), (element, vec![]));
-    }
-
-    #[test]
-    fn json_string_roles_through_the_handler_set_the_writer_role() {
-        let t = Tenant::new(r#"{"profile":"writer"}"#);
-        let id = t.user("ada");
-        let body = patch(
-            json!([{"op": "replace", "path": "roles", "value": "[{\"value\":\"admin\",\"primary\":true}]"}]),
-        );
-        t.ok("PATCH", &format!("/Users/{id}"), body);
-        let stored = t.ok_get(&format!("/Users/{id}"));
-        assert_eq!(
-            stored["roles"],
-            json!([{"value": "admin", "primary": true}])
-        );
-        assert_eq!(stored[urn::WRITER_USER]["role"], "admin");
     }
 }
