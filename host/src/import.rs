@@ -13,16 +13,22 @@
 
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 use serde_json::{Map, Value};
 
 use crate::runtime::operator::{OperatorError, RowOutcome};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Turns};
 use crate::store::{Backend, Tenant};
 
 /// Rows per atomic commit.
 const BATCH: usize = 1000;
+
+/// Batches planned at once: one per core, at most four (the offline runtime's instances).
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
 
 const COLUMNS: &[&str] = &[
     "type",
@@ -196,16 +202,57 @@ pub fn import_file(
         ..Report::default()
     };
     let total = rows.len() as u64;
-    let mut done = 0;
-    for chunk in rows.chunks(BATCH) {
-        let batch: Vec<String> = chunk.iter().map(|(_, r)| r.clone()).collect();
-        let outcomes = runtime.import_rows(backend, tenant, &batch)?;
-        for ((line, _), outcome) in chunk.iter().zip(outcomes) {
-            report.count(*line, outcome);
+    let batches: Vec<&[(usize, String)]> = rows.chunks(BATCH).collect();
+    // Batches are planned side by side, each in an instance of its own, and committed in input
+    // order (`Turns`): a later row still wins over an earlier one, as in a sequential import.
+    let turns = Arc::new(Turns::new());
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers().min(batches.len()) {
+            let (tx, turns, next, batches) = (tx.clone(), &turns, &next, &batches);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(batch) = batches.get(i) else { break };
+                let texts: Vec<String> = batch.iter().map(|(_, r)| r.clone()).collect();
+                let result = runtime.import_rows(backend, tenant, &texts, Some((turns, i as u64)));
+                match &result {
+                    Ok(_) => turns.finish(i as u64),
+                    // Later batches must not apply without this one: stop them all.
+                    Err(_) => {
+                        turns.abort();
+                        next.store(batches.len(), Ordering::Relaxed);
+                    }
+                }
+                if tx.send((i, result)).is_err() {
+                    break;
+                }
+            });
         }
-        done += chunk.len() as u64;
-        progress(done, total);
-    }
+        drop(tx);
+        let mut done = 0;
+        let mut first_failure: Option<(usize, ImportError)> = None;
+        for (i, result) in rx {
+            match result {
+                Ok(outcomes) => {
+                    for ((line, _), outcome) in batches[i].iter().zip(outcomes) {
+                        report.count(*line, outcome);
+                    }
+                    done += batches[i].len() as u64;
+                    progress(done, total);
+                }
+                // The earliest batch's failure is the cause; later ones were stopped by it.
+                Err(e) if first_failure.as_ref().is_none_or(|(at, _)| i < *at) => {
+                    first_failure = Some((i, e.into()));
+                }
+                Err(_) => {}
+            }
+        }
+        match first_failure {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    })?;
     report.failed.sort();
     Ok(report)
 }
@@ -321,5 +368,52 @@ mod tests {
         std::fs::write(&csv_back, &out).unwrap();
         let back = import_file(&rt, &backend, &tenant, &csv_back, |_, _| {}).unwrap();
         assert_eq!((back.created, back.updated, back.failed.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn batches_planned_side_by_side_apply_in_file_order() {
+        let rt = crate::runtime::test_runtime();
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let (tenant, _) =
+            crate::tenants::create(backend.as_ref(), &rt, "acme", "standard", None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.jsonl");
+        let mut rows = vec![
+            r#"{"type":"user","userName":"dup@x.com","givenName":"First","teams":["A"]}"#
+                .to_string(),
+        ];
+        let filler =
+            |i: usize| format!(r#"{{"type":"user","userName":"u{i}@x.com","teams":["A","B"]}}"#);
+        rows.extend((1..BATCH).map(filler));
+        // The first row of the second batch, which is planned while the first one is.
+        rows.push(
+            r#"{"type":"user","userName":"DUP@x.com","givenName":"Last","teams":["B"]}"#.into(),
+        );
+        rows.extend((BATCH..2 * BATCH).map(filler));
+        std::fs::write(&path, rows.join("\n")).unwrap();
+        let report = import_file(&rt, &backend, &tenant, &path, |_, _| {}).unwrap();
+        assert_eq!(report.failed, []);
+        assert_eq!((report.created, report.updated), (2 * BATCH as u64, 1));
+        let mut out = Vec::new();
+        export(&rt, &backend, &tenant, Format::JsonLines, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let dup: Value = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|r| {
+                r["userName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .eq_ignore_ascii_case("dup@x.com")
+            })
+            .unwrap();
+        assert_eq!(dup["givenName"], "Last", "the later row wins: {dup}");
+        assert_eq!(dup["teams"], serde_json::json!(["A", "B"]));
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.contains(r#""type":"team""#))
+                .count(),
+            2
+        );
     }
 }

@@ -15,6 +15,7 @@ use crate::model::resource_type::Kind;
 use crate::ops::service::Service;
 use crate::persist::keys;
 use crate::persist::members::{self, Membership};
+use crate::persist::prefetch::Prefetched;
 use crate::persist::repo::{Repo, Stored};
 use crate::persist::store::{Check, StoreError, Write};
 use crate::rules::resource;
@@ -235,7 +236,28 @@ impl Service<'_> {
     }
 
     fn plan_import(&self, rows: &[Row]) -> ScimResult<ImportPlan> {
-        let users = Repo::new(self.store(), Kind::User, self.schema(Kind::User));
+        // Every row's userName index entry, then the users they name: two store calls.
+        let known = Prefetched::new(self.store());
+        let index = Kind::User.index("userName").expect("indexed");
+        let index_keys = rows
+            .iter()
+            .filter_map(|r| match r {
+                // A refused userName fails its row later, without reaching the store.
+                Row::User(u)
+                    if identifiers::check_value(Kind::User, "userName", &u.user_name).is_ok() =>
+                {
+                    Some(index.unique_key(Kind::User, &u.user_name))
+                }
+                _ => None,
+            })
+            .collect();
+        let user_keys = known
+            .fetch(index_keys)?
+            .into_iter()
+            .map(|e| Kind::User.resource_key(&String::from_utf8_lossy(&e.value)))
+            .collect();
+        known.fetch(user_keys)?;
+        let users = Repo::new(&known, Kind::User, self.schema(Kind::User));
         let mut plan = ImportPlan::default();
         let mut teams = TeamIds::default();
         for row in rows {

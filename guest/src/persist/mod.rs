@@ -3,5 +3,6 @@
 
 pub(crate) mod keys;
 pub(crate) mod members;
+pub(crate) mod prefetch;
 pub(crate) mod repo;
 pub mod store;

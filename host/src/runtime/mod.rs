@@ -13,6 +13,7 @@ mod pages;
 mod pool;
 mod state;
 mod stream;
+mod turns;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use pages::{ErrorPage, HostFailure};
 use pool::{Warm, WarmPool};
 use state::{HostCalls, MemoryLimiter, State};
 pub use stream::{BodyStream, StreamFailure};
+pub use turns::Turns;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -75,8 +77,9 @@ impl Limits {
         Limits {
             memory_bytes: 1 << 30,
             cpu_deadline: Duration::from_secs(3600),
-            max_instances: 4,
-            warm_instances: 2,
+            // An import plans up to four batches at once (crate::import).
+            max_instances: 8,
+            warm_instances: 4,
             warm_memory_bytes: 1 << 30,
             warm_max_uses: 10_000,
         }
@@ -383,6 +386,7 @@ impl Runtime {
                 tenant_name: tenant_name.clone(),
                 metrics: self.metrics.clone(),
                 cpu_start: thread_cpu_time(),
+                turn: None,
             };
             let mut store = Store::new(&self.engine, state);
             store.limiter(|s| &mut s.limiter);

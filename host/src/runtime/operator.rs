@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::bindings::exports::scimlet::scim::operator as wit;
 use super::bindings::scimlet::scim::types::{Context, ScimError};
-use super::{GuestFault, Runtime};
+use super::{GuestFault, Runtime, Turns};
 use crate::store::{Backend, Tenant};
 
 /// Why an operator call failed.
@@ -131,18 +131,24 @@ impl Runtime {
     }
 
     /// Imports a batch of rows (JSON objects in the import format) in one atomic commit; one
-    /// outcome per row, in order.
+    /// outcome per row, in order. With `turn`, the batch's commit waits for its ticket's turn,
+    /// so that batches imported side by side apply in input order.
     pub fn import_rows(
         &self,
         backend: &Arc<dyn Backend>,
         tenant: &Tenant,
         rows: &[String],
+        turn: Option<(&Arc<Turns>, u64)>,
     ) -> Result<Vec<RowOutcome>, OperatorError> {
         let ctx = context(tenant);
         let outcomes = self.with_tenant(backend, tenant, |w| {
-            w.plugin
-                .scimlet_scim_operator()
-                .call_import_rows(&mut w.store, &ctx, rows)
+            w.store.data_mut().turn = turn.map(|(turns, ticket)| (turns.clone(), ticket));
+            let outcomes =
+                w.plugin
+                    .scimlet_scim_operator()
+                    .call_import_rows(&mut w.store, &ctx, rows);
+            w.store.data_mut().turn = None;
+            outcomes
         })??;
         if outcomes.len() != rows.len() {
             return Err(OperatorError::Malformed("import result"));

@@ -11,6 +11,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::scimlet::scim::{log, store, types};
+use super::turns::Turns;
 use crate::metrics::{CommitOutcome, Metrics};
 use crate::store::{Backend, TenantStore};
 
@@ -29,6 +30,8 @@ pub(super) struct State {
     pub(super) metrics: Metrics,
     /// The calling thread's CPU time when the current call began.
     pub(super) cpu_start: Duration,
+    /// For a call whose commits must wait their turn (an import batch): the turns and its ticket.
+    pub(super) turn: Option<(Arc<Turns>, u64)>,
 }
 
 impl WasiView for State {
@@ -50,6 +53,7 @@ impl State {
                 .map(|b| TenantStore::new(b, &self.tenant_id)),
             tenant_name: &self.tenant_name,
             metrics: &self.metrics,
+            turn: self.turn.as_ref(),
         }
     }
 }
@@ -91,6 +95,7 @@ pub(super) struct HostView<'a> {
     store: Option<TenantStore<'a>>,
     tenant_name: &'a str,
     metrics: &'a Metrics,
+    turn: Option<&'a (Arc<Turns>, u64)>,
 }
 
 /// Names [`HostView`] as the data of the generated `add_to_linker` (wasmtime's `HasData`).
@@ -185,6 +190,13 @@ impl store::Host for HostView<'_> {
                 store::Write::Delete(k) => contract::Write::Delete(k),
             })
             .collect();
+        if let Some((turns, ticket)) = self.turn {
+            if !turns.wait(*ticket) {
+                return Err(store::StoreError::Unavailable(
+                    "the import stopped before this batch's turn".into(),
+                ));
+            }
+        }
         let result = self.store()?.commit(&checks, &writes);
         self.metrics.store_commit(match &result {
             Ok(_) => CommitOutcome::Ok,

@@ -210,7 +210,7 @@ fn operator_calls_run_in_the_component() {
         r#"{"type":"user","userName":"ada@example.com","teams":["Sales"]}"#.to_string(),
         "not json".to_string(),
     ];
-    let outcomes = rt.import_rows(&backend, &t[0], &rows).unwrap();
+    let outcomes = rt.import_rows(&backend, &t[0], &rows, None).unwrap();
     assert_eq!(outcomes[0], operator::RowOutcome::Created);
     assert!(matches!(outcomes[1], operator::RowOutcome::Failed(_)));
     let page = rt.export_rows(&backend, &t[0], None, 1000).unwrap();
