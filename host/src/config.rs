@@ -90,6 +90,10 @@ pub struct Layer {
     /// Guest memory cap per request, in MiB [default: 64].
     #[arg(long, env = "SCIMLET_GUEST_MEMORY_MIB")]
     pub guest_memory_mib: Option<usize>,
+    /// Guest memory cap of a request on a large-body route (`PUT /Groups/{id}`), in MiB
+    /// [default: 256].
+    #[arg(long, env = "SCIMLET_GUEST_LARGE_MEMORY_MIB")]
+    pub guest_large_memory_mib: Option<usize>,
     /// Guest CPU deadline per request, in milliseconds [default: 5000].
     #[arg(long, env = "SCIMLET_GUEST_DEADLINE_MS")]
     pub guest_deadline_ms: Option<u64>,
@@ -166,6 +170,8 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// [`Layer::guest_memory_mib`], resolved.
     pub guest_memory_mib: usize,
+    /// [`Layer::guest_large_memory_mib`], resolved.
+    pub guest_large_memory_mib: usize,
     /// [`Layer::guest_deadline_ms`], resolved.
     pub guest_deadline_ms: u64,
     /// [`Layer::guest_warm_instances`], resolved.
@@ -230,6 +236,7 @@ impl Layer {
             max_large_body_bytes: self.max_large_body_bytes.or(lower.max_large_body_bytes),
             max_concurrency: self.max_concurrency.or(lower.max_concurrency),
             guest_memory_mib: self.guest_memory_mib.or(lower.guest_memory_mib),
+            guest_large_memory_mib: self.guest_large_memory_mib.or(lower.guest_large_memory_mib),
             guest_deadline_ms: self.guest_deadline_ms.or(lower.guest_deadline_ms),
             guest_warm_instances: self.guest_warm_instances.or(lower.guest_warm_instances),
             request_timeout_ms: self.request_timeout_ms.or(lower.request_timeout_ms),
@@ -262,6 +269,7 @@ impl Layer {
             max_large_body_bytes: self.max_large_body_bytes.unwrap_or(16 << 20),
             max_concurrency: self.max_concurrency.unwrap_or(64),
             guest_memory_mib: self.guest_memory_mib.unwrap_or(64),
+            guest_large_memory_mib: self.guest_large_memory_mib.unwrap_or(256),
             guest_deadline_ms: self.guest_deadline_ms.unwrap_or(5000),
             guest_warm_instances: self.guest_warm_instances.unwrap_or(32),
             request_timeout_ms: self.request_timeout_ms.unwrap_or(30_000),
@@ -299,6 +307,9 @@ impl Settings {
         }
         if self.max_large_body_bytes < self.max_body_bytes {
             return invalid("max-large-body-bytes must be at least max-body-bytes");
+        }
+        if self.guest_large_memory_mib < self.guest_memory_mib {
+            return invalid("guest-large-memory-mib must be at least guest-memory-mib");
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls-cert and tls-key go together: give both or neither");

@@ -61,6 +61,7 @@ pub(super) fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let limits = Limits {
         memory_bytes: settings.guest_memory_mib << 20,
+        large_memory_bytes: settings.guest_large_memory_mib << 20,
         cpu_deadline: Duration::from_millis(settings.guest_deadline_ms),
         warm_instances: settings.guest_warm_instances,
         ..Limits::default()

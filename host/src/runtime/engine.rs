@@ -85,7 +85,7 @@ pub(super) fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
         .total_memories(limits.max_instances * 2)
         .total_tables(limits.max_instances * 2)
         .total_stacks(limits.max_instances)
-        .max_memory_size(limits.memory_bytes)
+        .max_memory_size(limits.memory_bytes.max(limits.large_memory_bytes))
         .max_memories_per_component(8)
         .max_tables_per_component(16)
         .max_core_instances_per_component(32)

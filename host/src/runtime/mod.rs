@@ -53,6 +53,9 @@ pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/
 pub struct Limits {
     /// Linear memory a guest instance may grow to.
     pub memory_bytes: usize,
+    /// Linear memory for a request on a large-body route (`PUT /Groups/{id}` with every member:
+    /// replacing 100 000 members builds about 60 MiB of edge writes in the guest).
+    pub large_memory_bytes: usize,
     /// CPU time one request may use in the component before it is interrupted: the CPU time
     /// of the thread running the call (its host calls included), checked at every epoch tick.
     /// Time the call spends blocked — waiting for a commit's fsync, for a lock, or descheduled
@@ -76,6 +79,7 @@ impl Limits {
     pub fn offline() -> Limits {
         Limits {
             memory_bytes: 1 << 30,
+            large_memory_bytes: 1 << 30,
             cpu_deadline: Duration::from_secs(3600),
             // An import plans up to four batches at once (crate::import).
             max_instances: 8,
@@ -90,6 +94,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory_bytes: 64 << 20,
+            large_memory_bytes: 256 << 20,
             cpu_deadline: Duration::from_secs(5),
             max_instances: 128,
             warm_instances: 32,
@@ -269,7 +274,12 @@ impl Runtime {
         request: GuestRequest,
     ) -> Result<Handled, GuestFault> {
         let in_use = self.metrics.instance_in_use();
-        let warm = self.checkout(Binding::Tenant(&backend, tenant))?;
+        let memory = if self.takes_large_body(&request.method, &request.path) {
+            self.limits.large_memory_bytes.max(self.limits.memory_bytes)
+        } else {
+            self.limits.memory_bytes
+        };
+        let warm = self.checkout(Binding::Tenant(&backend, tenant), memory)?;
         let (warm, response) = self.invoke(warm, |w| {
             w.plugin
                 .scimlet_scim_handler()
@@ -299,7 +309,7 @@ impl Runtime {
         call: impl FnOnce(&mut Warm) -> wasmtime::Result<T>,
     ) -> Result<T, GuestFault> {
         let _in_use = self.metrics.instance_in_use();
-        let warm = self.checkout(Binding::Tenant(backend, tenant))?;
+        let warm = self.checkout(Binding::Tenant(backend, tenant), self.limits.memory_bytes)?;
         let (warm, out) = self.invoke(warm, call)?;
         self.release(warm);
         Ok(out)
@@ -311,7 +321,7 @@ impl Runtime {
         call: impl FnOnce(&mut Warm) -> wasmtime::Result<T>,
     ) -> Result<T, GuestFault> {
         let _in_use = self.metrics.instance_in_use();
-        let warm = self.checkout(Binding::None)?;
+        let warm = self.checkout(Binding::None, self.limits.memory_bytes)?;
         let (warm, out) = self.invoke(warm, call)?;
         self.release(warm);
         Ok(out)
@@ -335,9 +345,10 @@ impl Runtime {
         }
     }
 
-    /// An instance for `binding`: a warm one of the same tenant, else a fresh one.
-    fn checkout(&self, binding: Binding<'_>) -> Result<Warm, GuestFault> {
-        match self.warm.take(binding.tenant_id()) {
+    /// An instance for `binding` that may grow to `memory` bytes: a warm one of the same
+    /// tenant, else a fresh one.
+    fn checkout(&self, binding: Binding<'_>, memory: usize) -> Result<Warm, GuestFault> {
+        let mut warm = match self.warm.take(binding.tenant_id()) {
             Some(mut warm) => {
                 let state = warm.store.data_mut();
                 if let Binding::Tenant(backend, tenant) = binding {
@@ -345,10 +356,12 @@ impl Runtime {
                     state.tenant_name.clone_from(&tenant.name);
                 }
                 state.limiter.hit = false;
-                Ok(warm)
+                warm
             }
-            None => self.instantiate(binding),
-        }
+            None => self.instantiate(binding)?,
+        };
+        warm.store.data_mut().limiter.max = memory;
+        Ok(warm)
     }
 
     /// Returns an instance that finished its call cleanly to the pool, unless it is worn out.
