@@ -12,8 +12,8 @@ use crate::model::schema::{urn, ResourceSchema};
 
 /// Parses a PatchOp message body. `schemas` must contain urn:ietf:params:scim:api:messages:2.0:PatchOp
 /// (else 400 invalidSyntax), `Operations` (key case-insensitive) a non-empty array (else 400
-/// invalidSyntax); `op` case-insensitive ("Add"/"Replace"/"Remove" from Entra); unknown op → 400
-/// invalidSyntax; remove without path → 400 noTarget; add/replace without value → 400
+/// invalidSyntax); `op` exactly `add`, `remove` or `replace` (Entra's "Replace" is lowered by
+/// the dialect normaliser first), any other op → 400 invalidSyntax; remove without path → 400 noTarget; add/replace without value → 400
 /// invalidSyntax; bad path syntax or an unknown attribute → 400 invalidPath (see [`parse_path`]).
 /// A missing, `null` or blank `path` counts as no path.
 pub fn parse_request(body: &Value, schema: &ResourceSchema) -> ScimResult<Vec<PatchOperation>> {
@@ -59,9 +59,10 @@ fn parse_operation(op: &Value, schema: &ResourceSchema) -> ScimResult<PatchOpera
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("an operation must be a JSON object"))?;
     let kind = match get_ci(obj, "op") {
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("add") => OpKind::Add,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("remove") => OpKind::Remove,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("replace") => OpKind::Replace,
+        // Exactly as RFC 7644 §3.5.2 spells them: Entra's "Replace" is the dialect's to lower.
+        Some(Value::String(s)) if s == "add" => OpKind::Add,
+        Some(Value::String(s)) if s == "remove" => OpKind::Remove,
+        Some(Value::String(s)) if s == "replace" => OpKind::Replace,
         Some(Value::String(s)) => {
             return Err(ScimError::invalid_syntax(format!(
                 "unknown op '{s}': expected add, remove or replace"

@@ -11,8 +11,8 @@
 //! Beyond the RFC, the engine accepts the request shapes identity providers really send
 //! (`scim-field-guide.md` §2.2, §3.2–3.4), each a strict superset of valid RFC input:
 //!
-//! * `op` values in any case (`"Replace"` from Entra); attribute names in any case, in paths
-//!   and in value objects (`{"Active": false}`).
+//! * attribute names in any case, in paths and in value objects (`{"Active": false}`), as
+//!   RFC 7643 §2.1 has them case-insensitive.
 //! * pathless values whose keys are attribute *paths*: dotted (`"name.givenName"`),
 //!   URN-qualified (`"urn:…:enterprise:2.0:User:employeeNumber"`) or extension containers
 //!   (`"urn:…:enterprise:2.0:User": {…}`) (Entra with `aadOptscim062020`).
@@ -27,8 +27,9 @@
 //!   creates the element from the filter's `eq` terms (upsert), as UnboundID and SCIM-SDK do.
 //! * a value filter on a single-valued complex attribute (`manager[value eq "x"]`).
 //!
-//! String booleans (`"primary": "True"`) are not among them: the dialect normaliser
-//! ([`crate::rules::dialect`]) turns them into booleans before the engine sees them.
+//! `op` values in another case (`"Replace"` from Entra) and string booleans (`"primary":
+//! "True"`) are not among them: the dialect normaliser ([`crate::rules::dialect`]) turns them
+//! into RFC values before the engine sees them, and refuses them when its rule is off.
 //!
 //! Shapes are checked here (an object where a simple value belongs is `invalidValue`); value
 //! types are checked afterwards by the caller's validator ([`crate::rules::resource::normalize_input`]).

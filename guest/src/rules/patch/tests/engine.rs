@@ -76,7 +76,7 @@ fn extension_container_path_with_an_object_value() {
     expected[urn::ENTERPRISE_USER] = json!({"department": "R&D", "manager": {"value": "m-1"}});
     assert_eq!(doc, expected);
     // Entra's bare-string manager, then removal through a filter on the single-valued attribute.
-    let ops = json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "271"}]);
+    let ops = json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "271"}]);
     assert!(run(&mut doc, &users(), ops).unwrap());
     assert_eq!(
         doc[urn::ENTERPRISE_USER]["manager"],
@@ -118,7 +118,7 @@ fn writer_role_replace_by_urn_path() {
     assert!(run(
         &mut doc,
         &users(),
-        json!([{"op": "Replace", "path": path, "value": "admin"}])
+        json!([{"op": "replace", "path": path, "value": "admin"}])
     )
     .unwrap());
     expected[urn::WRITER_USER] = json!({"role": "admin"});
@@ -142,7 +142,7 @@ fn replace_through_a_filter_matching_nothing_is_no_target() {
 fn add_through_a_filter_matching_nothing_creates_the_element() {
     let mut doc = user_doc();
     let ops =
-        json!([{"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "555-0100"}]);
+        json!([{"op": "add", "path": "phoneNumbers[type eq \"work\"].value", "value": "555-0100"}]);
     assert!(run(&mut doc, &users(), ops.clone()).unwrap());
     assert_eq!(
         doc["phoneNumbers"],
@@ -150,7 +150,7 @@ fn add_through_a_filter_matching_nothing_creates_the_element() {
     );
     // Again: now it matches and is updated in place.
     let ops =
-        json!([{"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "555-0199"}]);
+        json!([{"op": "add", "path": "phoneNumbers[type eq \"work\"].value", "value": "555-0199"}]);
     assert!(run(&mut doc, &users(), ops).unwrap());
     assert_eq!(
         doc["phoneNumbers"],

@@ -31,8 +31,8 @@ fn okta_deactivate_is_a_pathless_replace() {
 fn pascal_case_names_and_capitalised_ops() {
     let mut doc = user_doc();
     let ops = json!([
-        {"op": "Replace", "value": {"Active": false, "DisplayName": "Ada L.", "NAME": {"GivenName": "Augusta"}}},
-        {"Op": "Add", "Path": "NickName", "Value": "Ada"}
+        {"op": "replace", "value": {"Active": false, "DisplayName": "Ada L.", "NAME": {"GivenName": "Augusta"}}},
+        {"Op": "add", "Path": "NickName", "Value": "Ada"}
     ]);
     assert!(run(&mut doc, &users(), ops).unwrap());
     assert_eq!(doc["active"], json!(false));
@@ -167,13 +167,13 @@ fn remove_members_without_filter_removes_all() {
 fn entra_remove_with_a_value_list_removes_only_those_members() {
     let mut doc = group_doc();
     let ops =
-        json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}]}]);
+        json!([{"op": "remove", "path": "members", "value": [{"$ref": null, "value": "u1"}]}]);
     assert!(run(&mut doc, &groups(), ops).unwrap());
     let mut expected = group_doc();
     expected["members"] = json!([{"value": "u2"}]);
     assert_eq!(doc, expected);
     // An empty list removes nothing rather than everything.
-    let ops = json!([{"op": "Remove", "path": "members", "value": []}]);
+    let ops = json!([{"op": "remove", "path": "members", "value": []}]);
     assert!(!run(&mut doc, &groups(), ops).unwrap());
     assert_eq!(doc, expected);
 }
@@ -182,7 +182,7 @@ fn entra_remove_with_a_value_list_removes_only_those_members() {
 fn entra_add_member_as_a_bare_string_and_with_ref_null() {
     let mut doc = group_doc();
     let ops = json!([
-        {"op": "Add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5"}]},
+        {"op": "add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5"}]},
         {"op": "add", "path": "members", "value": "string id 1"}
     ]);
     assert!(run(&mut doc, &groups(), ops).unwrap());
@@ -196,8 +196,8 @@ fn entra_add_member_as_a_bare_string_and_with_ref_null() {
 fn entra_replace_through_a_value_filter_and_a_sub_attribute() {
     let mut doc = user_doc();
     let ops = json!([
-        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@x.com"},
-        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"}
+        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@x.com"},
+        {"op": "replace", "path": "name.familyName", "value": "updatedFamilyName"}
     ]);
     assert!(run(&mut doc, &users(), ops).unwrap());
     let mut expected = user_doc();
