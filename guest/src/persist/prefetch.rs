@@ -46,7 +46,28 @@ impl Store for Prefetched<'_> {
         self.store.get(key)
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, StoreError> {
-        keys.iter().map(|k| self.get(k)).collect()
+        // The keys not fetched ahead are read together, in one call, as `get_many` promises.
+        let unknown: Vec<String> = {
+            let known = self.known.borrow();
+            keys.iter()
+                .filter(|k| !known.contains_key(*k))
+                .cloned()
+                .collect()
+        };
+        let mut read = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            self.store.get_many(&unknown)?
+        }
+        .into_iter();
+        let known = self.known.borrow();
+        Ok(keys
+            .iter()
+            .map(|k| match known.get(k) {
+                Some(entry) => entry.clone(),
+                None => read.next().flatten(),
+            })
+            .collect())
     }
     fn scan(&self, scan: &Scan) -> Result<Vec<Entry>, StoreError> {
         self.store.scan(scan)
@@ -86,5 +107,15 @@ mod tests {
             .commit(&[], &[Write::Put("c".into(), b"3".to_vec())])
             .unwrap();
         assert_eq!(view.get("c").unwrap().unwrap().value, b"3");
+        let values: Vec<Option<Vec<u8>>> = view
+            .get_many(&["c".into(), "a".into(), "d".into(), "b".into()])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.map(|e| e.value))
+            .collect();
+        assert_eq!(
+            values,
+            [Some(b"3".to_vec()), Some(b"1".to_vec()), None, None]
+        );
     }
 }

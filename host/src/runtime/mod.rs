@@ -308,11 +308,7 @@ impl Runtime {
         tenant: &Tenant,
         call: impl FnOnce(&mut Warm) -> wasmtime::Result<T>,
     ) -> Result<T, GuestFault> {
-        let _in_use = self.metrics.instance_in_use();
-        let warm = self.checkout(Binding::Tenant(backend, tenant), self.limits.memory_bytes)?;
-        let (warm, out) = self.invoke(warm, call)?;
-        self.release(warm);
-        Ok(out)
+        self.call_in(Binding::Tenant(backend, tenant), call)
     }
 
     /// Runs `call` in an instance bound to no tenant, released afterwards.
@@ -320,8 +316,17 @@ impl Runtime {
         &self,
         call: impl FnOnce(&mut Warm) -> wasmtime::Result<T>,
     ) -> Result<T, GuestFault> {
+        self.call_in(Binding::None, call)
+    }
+
+    /// One call in an instance for `binding`, with the ordinary memory budget.
+    fn call_in<T>(
+        &self,
+        binding: Binding<'_>,
+        call: impl FnOnce(&mut Warm) -> wasmtime::Result<T>,
+    ) -> Result<T, GuestFault> {
         let _in_use = self.metrics.instance_in_use();
-        let warm = self.checkout(Binding::None, self.limits.memory_bytes)?;
+        let warm = self.checkout(binding, self.limits.memory_bytes)?;
         let (warm, out) = self.invoke(warm, call)?;
         self.release(warm);
         Ok(out)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scimlet_store as contract;
+use scimlet_store::{self as contract, Store as _};
 use wasmtime::component::{HasData, ResourceTable};
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -133,7 +133,6 @@ impl types::Host for HostView<'_> {}
 
 impl store::Host for HostView<'_> {
     fn get(&mut self, key: String) -> Result<Option<store::Entry>, store::StoreError> {
-        use contract::Store as _;
         let found = self.store()?.get(&key).map_err(to_wit)?;
         Ok(found.map(entry))
     }
@@ -141,7 +140,6 @@ impl store::Host for HostView<'_> {
         &mut self,
         keys: Vec<String>,
     ) -> Result<Vec<Option<store::Entry>>, store::StoreError> {
-        use contract::Store as _;
         let found = self.store()?.get_many(&keys).map_err(to_wit)?;
         Ok(found.into_iter().map(|e| e.map(entry)).collect())
     }
@@ -154,7 +152,6 @@ impl store::Host for HostView<'_> {
         descending: bool,
         keys_only: bool,
     ) -> Result<Vec<store::Entry>, store::StoreError> {
-        use contract::Store as _;
         let scan = contract::Scan {
             start,
             end,
@@ -167,7 +164,6 @@ impl store::Host for HostView<'_> {
         Ok(found.into_iter().map(entry).collect())
     }
     fn count(&mut self, start: String, end: String) -> Result<u64, store::StoreError> {
-        use contract::Store as _;
         self.store()?.count(&start, &end).map_err(to_wit)
     }
     fn commit(
@@ -175,7 +171,6 @@ impl store::Host for HostView<'_> {
         checks: Vec<store::Check>,
         writes: Vec<store::Write>,
     ) -> Result<u64, store::StoreError> {
-        use contract::Store as _;
         let checks: Vec<contract::Check> = checks
             .into_iter()
             .map(|c| contract::Check {
