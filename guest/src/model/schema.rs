@@ -15,8 +15,6 @@ pub mod urn {
     pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
     pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
     pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-    #[cfg_attr(not(test), allow(dead_code))] // listed for completeness; bodies use error::SCHEMA
-    pub const ERROR: &str = crate::model::error::SCHEMA;
     pub const SERVICE_PROVIDER_CONFIG: &str =
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
     pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";

@@ -113,9 +113,6 @@ pub struct Outcome {
     /// The document it started from (of the successful attempt).
     #[cfg_attr(not(test), allow(dead_code))] // read only by the test-only `delete`
     pub before: Value,
-    /// Whether anything was written.
-    #[allow(dead_code)] // read by no caller today
-    pub committed: bool,
 }
 
 /// What an update function decided.
@@ -325,7 +322,6 @@ impl<'a> Repo<'a> {
                 return Ok(Outcome {
                     doc: Some(current.doc.clone()),
                     before: current.doc,
-                    committed: false,
                 });
             }
             checks.push(Check::unchanged(key.clone(), Some(&current.entry)));
@@ -339,7 +335,6 @@ impl<'a> Repo<'a> {
                     return Ok(Outcome {
                         doc,
                         before: current.doc,
-                        committed: true,
                     });
                 }
                 Err(StoreError::Conflict) => continue,

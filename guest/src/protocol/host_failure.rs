@@ -141,7 +141,7 @@ mod tests {
             let b = body(&r);
             assert_eq!(
                 b["schemas"],
-                serde_json::json!([crate::model::schema::urn::ERROR])
+                serde_json::json!([crate::model::error::SCHEMA])
             );
             assert_eq!(
                 b["schemas"][0],
