@@ -23,6 +23,8 @@ fn main() {
     for watched in [
         "guest/src",
         "guest/Cargo.toml",
+        "store/src",
+        "store/Cargo.toml",
         "wit",
         "Cargo.lock",
         "host/guest_build.rs",

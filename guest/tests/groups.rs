@@ -517,16 +517,17 @@ impl scimlet_guest::store::Store for DeleteBeforeCommit {
     fn count(&self, start: &str, end: &str) -> Result<u64, scimlet_guest::store::StoreError> {
         self.inner.count(start, end)
     }
-    fn commit(
+    fn commit_events(
         &self,
-        checks: &[scimlet_guest::store::Check],
-        writes: &[scimlet_guest::store::Write],
+        checks: Vec<scimlet_guest::store::Check>,
+        writes: Vec<scimlet_guest::store::Write>,
+        events: Vec<scimlet_guest::store::Event>,
     ) -> Result<u64, scimlet_guest::store::StoreError> {
         if let Some(user) = self.victim.borrow_mut().take() {
             let svc = scimlet_guest::Service::new(&self.inner, "", "").unwrap();
             svc.delete(scimlet_guest::Kind::User, &user, None).unwrap();
         }
-        self.inner.commit(checks, writes)
+        self.inner.commit_events(checks, writes, events)
     }
 }
 
@@ -616,13 +617,14 @@ impl scimlet_guest::store::Store for Counting {
     fn count(&self, start: &str, end: &str) -> Result<u64, scimlet_guest::store::StoreError> {
         self.inner.count(start, end)
     }
-    fn commit(
+    fn commit_events(
         &self,
-        checks: &[scimlet_guest::store::Check],
-        writes: &[scimlet_guest::store::Write],
+        checks: Vec<scimlet_guest::store::Check>,
+        writes: Vec<scimlet_guest::store::Write>,
+        events: Vec<scimlet_guest::store::Event>,
     ) -> Result<u64, scimlet_guest::store::StoreError> {
         self.writes.set(self.writes.get() + writes.len());
-        self.inner.commit(checks, writes)
+        self.inner.commit_events(checks, writes, events)
     }
 }
 

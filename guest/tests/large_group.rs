@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use common::request;
 use scimlet_guest::http::{handle, large_body_routes};
-use scimlet_guest::store::{Check, Entry, MemStore, Scan, Store, StoreError, Write};
+use scimlet_guest::store::{Check, Entry, Event, MemStore, Scan, Store, StoreError, Write};
 use scimlet_guest::Kind;
 use scimlet_guest::Membership;
 use serde_json::json;
@@ -91,8 +91,13 @@ impl Store for Measured<'_> {
     fn count(&self, start: &str, end: &str) -> Result<u64, StoreError> {
         in_store(|| self.0.count(start, end))
     }
-    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        in_store(|| self.0.commit(checks, writes))
+    fn commit_events(
+        &self,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError> {
+        in_store(|| self.0.commit_events(checks, writes, events))
     }
 }
 

@@ -206,6 +206,9 @@ pub fn import_file(
     // Batches are planned side by side, each in an instance of its own, and committed in input
     // order (`Turns`): a later row still wins over an earlier one, as in a sequential import.
     let turns = Arc::new(Turns::new());
+    // Every change event of this import names it.
+    let request_id = format!("import-{:016x}", rand::random::<u64>());
+    let request_id = request_id.as_str();
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
@@ -215,7 +218,13 @@ pub fn import_file(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(batch) = batches.get(i) else { break };
                 let texts: Vec<String> = batch.iter().map(|(_, r)| r.clone()).collect();
-                let result = runtime.import_rows(backend, tenant, &texts, Some((turns, i as u64)));
+                let result = runtime.import_rows(
+                    backend,
+                    tenant,
+                    &texts,
+                    Some((turns, i as u64)),
+                    request_id,
+                );
                 match &result {
                     Ok(_) => turns.finish(i as u64),
                     // Later batches must not apply without this one: stop them all.

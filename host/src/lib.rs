@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod import;
 pub mod metrics;

@@ -54,6 +54,7 @@ pub fn run_all(s: &dyn Store) {
     scans(s);
     counts(s);
     malformed_calls(s);
+    events_need_writes(s);
 }
 
 fn commit_is_atomic(s: &dyn Store) {
@@ -198,4 +199,26 @@ fn malformed_calls(s: &dyn Store) {
         None,
         "an invalid commit writes nothing"
     );
+}
+
+/// An event reports a change: a commit that writes nothing may not carry one, and a commit
+/// whose check fails stores neither its writes nor its events.
+fn events_need_writes(s: &dyn Store) {
+    let event = || crate::Event {
+        kind: crate::EventKind::UserCreated,
+        data: "{}".into(),
+        previous: None,
+    };
+    assert!(matches!(
+        s.commit_events(Vec::new(), Vec::new(), vec![event()]),
+        Err(StoreError::Invalid(_))
+    ));
+    let v = s
+        .commit_events(Vec::new(), vec![put("e/1", "x")], vec![event()])
+        .unwrap();
+    assert_eq!(
+        s.commit_events(vec![absent("e/1")], vec![put("e/1", "y")], vec![event()]),
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(s.get("e/1").unwrap().map(|e| e.version), Some(v));
 }

@@ -53,6 +53,87 @@ pub enum Write {
     Delete(String),
 }
 
+/// What kind of change an [`Event`] reports (WIT `event-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// A user was created.
+    UserCreated,
+    /// A user's attributes changed, other than `active` alone.
+    UserUpdated,
+    /// `active` went from true to false.
+    UserDeactivated,
+    /// `active` went from false to true.
+    UserReactivated,
+    /// A user was deleted (its memberships with it).
+    UserDeleted,
+    /// A team was created.
+    GroupCreated,
+    /// An identity-provider group was linked to an existing team.
+    GroupLinked,
+    /// A team's attributes changed, not its members.
+    GroupUpdated,
+    /// A team was deleted (its memberships with it).
+    GroupDeleted,
+    /// The identity provider's group went away and the team stayed, unlinked.
+    GroupUnlinked,
+    /// A user became a member of a team.
+    GroupMemberAdded,
+    /// A user stopped being a member of a team.
+    GroupMemberRemoved,
+}
+
+impl EventKind {
+    /// Every kind, in the order the contract declares them.
+    pub const ALL: [EventKind; 12] = [
+        EventKind::UserCreated,
+        EventKind::UserUpdated,
+        EventKind::UserDeactivated,
+        EventKind::UserReactivated,
+        EventKind::UserDeleted,
+        EventKind::GroupCreated,
+        EventKind::GroupLinked,
+        EventKind::GroupUpdated,
+        EventKind::GroupDeleted,
+        EventKind::GroupUnlinked,
+        EventKind::GroupMemberAdded,
+        EventKind::GroupMemberRemoved,
+    ];
+
+    /// The name consumers see (`user.created`, `group.member_added`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::UserCreated => "user.created",
+            EventKind::UserUpdated => "user.updated",
+            EventKind::UserDeactivated => "user.deactivated",
+            EventKind::UserReactivated => "user.reactivated",
+            EventKind::UserDeleted => "user.deleted",
+            EventKind::GroupCreated => "group.created",
+            EventKind::GroupLinked => "group.linked",
+            EventKind::GroupUpdated => "group.updated",
+            EventKind::GroupDeleted => "group.deleted",
+            EventKind::GroupUnlinked => "group.unlinked",
+            EventKind::GroupMemberAdded => "group.member_added",
+            EventKind::GroupMemberRemoved => "group.member_removed",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A change event, stored by a commit atomically with its writes (WIT `event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What changed.
+    pub kind: EventKind,
+    /// A JSON object: the resource after the change (before it, for deletions).
+    pub data: String,
+    /// For updates, a JSON object of each changed attribute path and its previous value.
+    pub previous: Option<String>,
+}
+
 /// A range read over `start <= key < end`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
@@ -126,17 +207,34 @@ pub trait Store {
     fn scan(&self, scan: &Scan) -> Result<Vec<Entry>, StoreError>;
     /// Counts the entries with `start <= key < end`.
     fn count(&self, start: &str, end: &str) -> Result<u64, StoreError>;
-    /// Applies `writes` atomically if every check holds and answers the commit's sequence
-    /// number; [`StoreError::Conflict`] (and nothing written) otherwise. A commit without
-    /// writes changes nothing and answers the current sequence number.
-    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError>;
+    /// Applies `writes` atomically if every check holds, stores `events` with them, and
+    /// answers the commit's sequence number; [`StoreError::Conflict`] (and nothing written)
+    /// otherwise. A commit without writes changes nothing and answers the current sequence
+    /// number; it may carry no events ([`StoreError::Invalid`]). The lists are taken by value
+    /// so that an implementation that converts them (the component's host import) can move a
+    /// large commit (a group replaced with 100 000 members writes 300 000 keys) instead of
+    /// holding it twice.
+    fn commit_events(
+        &self,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError>;
 
-    /// [`Store::commit`] taking the lists by value, so that an implementation that converts
-    /// them (the component's host import) can move a large commit (a group replaced with
-    /// 100 000 members writes 300 000 keys) instead of holding it twice.
-    fn commit_owned(&self, checks: Vec<Check>, writes: Vec<Write>) -> Result<u64, StoreError> {
-        self.commit(&checks, &writes)
+    /// [`Store::commit_events`] without events (tests, stores' own bookkeeping).
+    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
+        self.commit_events(checks.to_vec(), writes.to_vec(), Vec::new())
     }
+}
+
+/// Refuses events on a commit that writes nothing: an event reports a change.
+pub fn check_events(writes: &[Write], events: &[Event]) -> Result<(), StoreError> {
+    if writes.is_empty() && !events.is_empty() {
+        return Err(StoreError::Invalid(
+            "a commit without writes cannot carry events".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Keys are never empty (the host's backends refuse them alike).
@@ -157,6 +255,7 @@ pub struct MemStore {
 struct MemInner {
     map: BTreeMap<String, (Vec<u8>, u64)>,
     seq: u64,
+    events: Vec<(u64, Event)>,
 }
 
 impl MemStore {
@@ -175,6 +274,10 @@ impl MemStore {
     /// All keys (for tests that check indexes).
     pub fn keys(&self) -> Vec<String> {
         self.inner.borrow().map.keys().cloned().collect()
+    }
+    /// Every event committed so far with its commit's sequence number, in commit order.
+    pub fn events(&self) -> Vec<(u64, Event)> {
+        self.inner.borrow().events.clone()
     }
 }
 
@@ -229,17 +332,23 @@ impl Store for MemStore {
             .count() as u64)
     }
 
-    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        for c in checks {
+    fn commit_events(
+        &self,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError> {
+        check_events(&writes, &events)?;
+        for c in &checks {
             valid_key(&c.key)?;
         }
-        for w in writes {
+        for w in &writes {
             match w {
                 Write::Put(k, _) | Write::Delete(k) => valid_key(k)?,
             }
         }
         let mut inner = self.inner.borrow_mut();
-        for c in checks {
+        for c in &checks {
             if inner.map.get(&c.key).map(|(_, v)| *v) != c.version {
                 return Err(StoreError::Conflict);
             }
@@ -253,13 +362,14 @@ impl Store for MemStore {
         for w in writes {
             match w {
                 Write::Put(k, v) => {
-                    inner.map.insert(k.clone(), (v.clone(), seq));
+                    inner.map.insert(k, (v, seq));
                 }
                 Write::Delete(k) => {
-                    inner.map.remove(k);
+                    inner.map.remove(&k);
                 }
             }
         }
+        inner.events.extend(events.into_iter().map(|e| (seq, e)));
         Ok(seq)
     }
 }

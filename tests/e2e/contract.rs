@@ -104,7 +104,7 @@ fn a_component_of_another_contract_version_is_refused_by_every_command() {
         let (ok, text) = run(args, data, Some(old));
         assert!(
             !ok && text.contains("speaks scimlet:scim@0.1.0")
-                && text.contains("speaks scimlet:scim@0.2.0"),
+                && text.contains("speaks scimlet:scim@0.3.0"),
             "{args:?}: {text}"
         );
     }

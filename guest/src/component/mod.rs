@@ -16,7 +16,7 @@ use bindings::scimlet::scim::{log, store as host, types};
 
 use crate::model::error::ScimError;
 use crate::ops::service::Service;
-use crate::persist::store::{Check, Entry, Scan, Store, StoreError, Write};
+use crate::persist::store::{Check, Entry, Event, EventKind, Scan, Store, StoreError, Write};
 
 pub(crate) struct Component;
 
@@ -64,24 +64,12 @@ impl Store for HostStore {
     fn count(&self, start: &str, end: &str) -> Result<u64, StoreError> {
         host::count(start, end).map_err(from_host)
     }
-    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        let checks: Vec<host::Check> = checks
-            .iter()
-            .map(|c| host::Check {
-                key: c.key.clone(),
-                version: c.version,
-            })
-            .collect();
-        let writes: Vec<host::Write> = writes
-            .iter()
-            .map(|w| match w {
-                Write::Put(k, v) => host::Write::Put((k.clone(), v.clone())),
-                Write::Delete(k) => host::Write::Delete(k.clone()),
-            })
-            .collect();
-        host::commit(&checks, &writes).map_err(from_host)
-    }
-    fn commit_owned(&self, checks: Vec<Check>, writes: Vec<Write>) -> Result<u64, StoreError> {
+    fn commit_events(
+        &self,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError> {
         let checks: Vec<host::Check> = checks
             .into_iter()
             .map(|c| host::Check {
@@ -96,7 +84,32 @@ impl Store for HostStore {
                 Write::Delete(k) => host::Write::Delete(k),
             })
             .collect();
-        host::commit(&checks, &writes).map_err(from_host)
+        let events: Vec<host::Event> = events
+            .into_iter()
+            .map(|e| host::Event {
+                kind: event_kind(e.kind),
+                data: e.data,
+                previous: e.previous,
+            })
+            .collect();
+        host::commit(&checks, &writes, &events).map_err(from_host)
+    }
+}
+
+fn event_kind(kind: EventKind) -> host::EventKind {
+    match kind {
+        EventKind::UserCreated => host::EventKind::UserCreated,
+        EventKind::UserUpdated => host::EventKind::UserUpdated,
+        EventKind::UserDeactivated => host::EventKind::UserDeactivated,
+        EventKind::UserReactivated => host::EventKind::UserReactivated,
+        EventKind::UserDeleted => host::EventKind::UserDeleted,
+        EventKind::GroupCreated => host::EventKind::GroupCreated,
+        EventKind::GroupLinked => host::EventKind::GroupLinked,
+        EventKind::GroupUpdated => host::EventKind::GroupUpdated,
+        EventKind::GroupDeleted => host::EventKind::GroupDeleted,
+        EventKind::GroupUnlinked => host::EventKind::GroupUnlinked,
+        EventKind::GroupMemberAdded => host::EventKind::GroupMemberAdded,
+        EventKind::GroupMemberRemoved => host::EventKind::GroupMemberRemoved,
     }
 }
 

@@ -110,7 +110,12 @@ impl Service<'_> {
         let mut rows = Vec::new();
         let users_after = match cursor {
             Cursor::Teams(after) => {
-                let groups = Repo::new(self.store(), Kind::Group, self.schema(Kind::Group));
+                let groups = Repo::new(
+                    self.store(),
+                    Kind::Group,
+                    self.schema(Kind::Group),
+                    &self.base_url,
+                );
                 // One more than the page, to know whether teams remain without a second call.
                 let mut page = groups.page_after(after.as_deref(), limit as u32 + 1)?;
                 let more = page.len() > limit;
@@ -130,7 +135,12 @@ impl Service<'_> {
             Cursor::Users(after) => after,
         };
         let remaining = limit - rows.len();
-        let users = Repo::new(self.store(), Kind::User, self.schema(Kind::User));
+        let users = Repo::new(
+            self.store(),
+            Kind::User,
+            self.schema(Kind::User),
+            &self.base_url,
+        );
         let mut page = users.page_after(users_after.as_deref(), remaining as u32 + 1)?;
         let more = page.len() > remaining;
         page.truncate(remaining);
@@ -156,7 +166,12 @@ impl Service<'_> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let groups = Repo::new(self.store(), Kind::Group, self.schema(Kind::Group));
+        let groups = Repo::new(
+            self.store(),
+            Kind::Group,
+            self.schema(Kind::Group),
+            &self.base_url,
+        );
         let names: BTreeMap<String, String> = groups
             .get_many(&ids)?
             .iter()
@@ -287,7 +302,12 @@ mod tests {
             panic!("the fourth row is the first user");
         };
         let index = Kind::User.index("userName").unwrap();
-        let users = Repo::new(svc.store(), Kind::User, svc.schema(Kind::User));
+        let users = Repo::new(
+            svc.store(),
+            Kind::User,
+            svc.schema(Kind::User),
+            &svc.base_url,
+        );
         let id = users.lookup(index, &ada.user_name).unwrap().remove(0);
         svc.delete(Kind::User, &id, None).unwrap();
         let rest = svc.export_page(page.next.as_deref(), 1000).unwrap();

@@ -14,6 +14,7 @@ use crate::model::policy::{GroupDelete, TeamCreation};
 use crate::model::resource_type::Kind;
 use crate::model::schema::{urn, ResourceSchema};
 use crate::ops::service::Service;
+use crate::persist::events::is_linked;
 use crate::persist::keys;
 use crate::persist::members::{self, MemberFields, Membership};
 use crate::persist::repo::{check_if_match, etag_of, DocChange, Plan, Repo, Stored, INTERNAL};
@@ -22,14 +23,6 @@ use crate::rules::filter::{self, CompareOp, Filter};
 use crate::rules::group_input::{member_ids, split_members, GroupInput, Rules as GroupRules};
 use crate::rules::patch::{self, OpKind, PatchOperation, PatchPath};
 use crate::rules::resource::{self, Projection};
-
-/// Whether a team is linked to an identity-provider group (internal state, never rendered).
-fn is_linked(doc: &Value) -> bool {
-    doc.get(INTERNAL)
-        .and_then(|i| i.get("linked"))
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-}
 
 fn linked(flag: bool) -> Value {
     json!({"linked": flag})
@@ -212,12 +205,6 @@ struct Changes<'w> {
     whole: bool,
 }
 
-impl Changes<'_> {
-    fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.remove.is_empty()
-    }
-}
-
 /// Users and edges read per `get_many`, and edges per keys-only scan of a replacement.
 const LOOKUP: usize = 1000;
 const DIFF_PAGE: u32 = 10_000;
@@ -299,7 +286,12 @@ fn is_members_path(path: &Option<PatchPath>) -> Option<(Option<&Filter>, Option<
 
 impl Service<'_> {
     fn groups_repo(&self) -> Repo<'_> {
-        Repo::new(self.store(), Kind::Group, self.schema(Kind::Group))
+        Repo::new(
+            self.store(),
+            Kind::Group,
+            self.schema(Kind::Group),
+            &self.base_url,
+        )
     }
 
     /// A group's ETag: its document revision plus its membership stamp's version.
@@ -389,7 +381,7 @@ impl Service<'_> {
         let doc = self
             .groups_repo()
             .create_with(content, Some(linked(true)), |gid| {
-                self.edge_plan(gid, &ids, NONE, None)
+                self.edge_plan(gid, &ids, NONE, Some(None))
             })?;
         let id = doc["id"].as_str().unwrap_or_default().to_string();
         self.get_group(&id)
@@ -407,6 +399,9 @@ impl Service<'_> {
         if let Some(v) = content.remove("members") {
             ids.extend(member_ids(&v)?);
         }
+        // A member listed twice is one membership (and one change event).
+        let mut seen = BTreeSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
         Ok((content, ids))
     }
 
@@ -482,7 +477,15 @@ impl Service<'_> {
             if let Some(ext) = content.get("externalId") {
                 c.insert("externalId".into(), ext.clone());
             }
-            let (checks, writes) = self.edge_plan(&id, &ids, NONE, None)?;
+            // A team the product made may have members already: only the others are added.
+            let present = Membership::new(self.store()).contains(&id, &ids)?;
+            let add: Vec<&String> = ids
+                .iter()
+                .zip(present)
+                .filter(|(_, p)| !p)
+                .map(|(u, _)| u)
+                .collect();
+            let (checks, writes) = self.edge_plan(&id, &add, NONE, None)?;
             Ok(Plan {
                 doc: DocChange::Replace(c),
                 internal: Some(linked(true)),
@@ -501,12 +504,17 @@ impl Service<'_> {
     /// keeps existing until the commit) and the membership stamps. Users and edges are read
     /// [`LOOKUP`] at a time and only their versions kept: a group replaced with 100 000 new
     /// members must not hold 100 000 user documents.
+    ///
+    /// Each edge written is a membership change (one change event each,
+    /// [`crate::persist::events`]): `guard` is the group's membership stamp as read when the
+    /// whole membership was (`Some(None)`: it had none), which no concurrent change can leave
+    /// unchanged; without it, each added edge is checked absent and each removed one present.
     fn edge_plan(
         &self,
         gid: &str,
         add: &[impl AsRef<str>],
         remove: &[impl AsRef<str>],
-        stamp: Option<&Entry>,
+        guard: Option<Option<&Entry>>,
     ) -> ScimResult<(Vec<Check>, Vec<Write>)> {
         if add.is_empty() && remove.is_empty() {
             return Ok((Vec::new(), Vec::new()));
@@ -553,8 +561,12 @@ impl Service<'_> {
                 stamp_value.clone(),
             ));
         }
-        if let Some(s) = stamp {
-            checks.push(Check::unchanged(keys::group_stamp(gid), Some(s)));
+        match guard {
+            Some(stamp) => checks.push(Check::unchanged(keys::group_stamp(gid), stamp)),
+            None => checks.extend(add.iter().map(|u| Check {
+                key: keys::edge(gid, u.as_ref()),
+                version: None,
+            })),
         }
         writes.push(Write::Put(keys::group_stamp(gid), stamp_value));
         Ok((checks, writes))
@@ -610,11 +622,8 @@ impl Service<'_> {
                 None => delta.finish()?,
             };
             self.shrink_guard(id, &changes)?;
-            let guard_stamp = (changes.whole || if_match.is_some()).then_some(stamp.as_ref()).flatten();
-            let (mut checks, writes) = self.edge_plan(id, &changes.add, &changes.remove, guard_stamp)?;
-            if (changes.whole || if_match.is_some()) && stamp.is_none() && !changes.is_empty() {
-                checks.push(Check { key: keys::group_stamp(id), version: None });
-            }
+            let guard = (changes.whole || if_match.is_some()).then_some(stamp.as_ref());
+            let (checks, writes) = self.edge_plan(id, &changes.add, &changes.remove, guard)?;
             Ok(Plan { doc, internal: None, checks, writes })
         })?;
         self.get_group(id)

@@ -13,11 +13,12 @@ use crate::model::error::{ScimError, ScimResult};
 use crate::model::identifiers;
 use crate::model::resource_type::Kind;
 use crate::ops::service::Service;
+use crate::persist::events;
 use crate::persist::keys;
 use crate::persist::members::{self, Membership};
 use crate::persist::prefetch::Prefetched;
 use crate::persist::repo::{Repo, Stored};
-use crate::persist::store::{Check, StoreError, Write};
+use crate::persist::store::{Check, Event, StoreError, Write};
 use crate::rules::resource;
 
 /// One input row.
@@ -194,12 +195,16 @@ impl Service<'_> {
     /// Imports one batch of rows in one atomic commit; failed rows are reported, not fatal.
     pub fn import_batch(&self, rows: &[Row]) -> ScimResult<Vec<Outcome>> {
         for _ in 0..ATTEMPTS {
-            let plan = self.plan_import(rows)?;
+            let mut plan = self.plan_import(rows)?;
             if plan.writes.is_empty() {
                 return Ok(plan.outcomes);
             }
-            match self.store().commit(&plan.checks, &plan.writes) {
-                Ok(_) => return Ok(plan.outcomes),
+            let outcomes = std::mem::take(&mut plan.outcomes);
+            let members = events::memberships(self.store(), &plan.writes, &plan.teams())?;
+            let mut events = std::mem::take(&mut plan.events);
+            events.extend(members);
+            match self.store().commit_events(plan.checks, plan.writes, events) {
+                Ok(_) => return Ok(outcomes),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -257,7 +262,7 @@ impl Service<'_> {
             .map(|e| Kind::User.resource_key(&String::from_utf8_lossy(&e.value)))
             .collect();
         known.fetch(user_keys)?;
-        let users = Repo::new(&known, Kind::User, self.schema(Kind::User));
+        let users = Repo::new(&known, Kind::User, self.schema(Kind::User), &self.base_url);
         let mut plan = ImportPlan::default();
         let mut teams = TeamIds::default();
         for row in rows {
@@ -332,9 +337,11 @@ impl Service<'_> {
         let id = match &existing {
             Some(current) => {
                 self.sync_roles_keeping(Some(&current.doc), &mut content)?;
-                if let Some((_, checks, writes)) = users.replacement(current, content)? {
+                if let Some((doc, checks, writes)) = users.replacement(current, content)? {
                     plan.checks.extend(checks);
                     plan.writes.extend(writes);
+                    plan.events
+                        .extend(users.event(Some(&current.doc), Some(&doc)));
                     outcome = Outcome::Updated;
                 }
                 current.id().to_string()
@@ -345,6 +352,7 @@ impl Service<'_> {
                 let (checks, writes) = users.creation(&id, &doc)?;
                 plan.checks.extend(checks);
                 plan.writes.extend(writes);
+                plan.events.extend(users.event(None, Some(&doc)));
                 outcome = Outcome::Created;
                 id
             }
@@ -360,6 +368,14 @@ impl Service<'_> {
         for team in &u.teams {
             let (gid, _) = teams.resolve(self, team, plan)?;
             if !current_groups.contains(&gid) && edges.insert((gid.clone(), id.clone())) {
+                if existing.is_some() {
+                    // Read without a check: an edge added meanwhile must fail this commit,
+                    // not be reported added twice (a new user's edges cannot exist yet).
+                    plan.checks.push(Check {
+                        key: keys::edge(&gid, &id),
+                        version: None,
+                    });
+                }
                 plan.writes.extend(members::link(&gid, &id));
                 joined = true;
             }
@@ -375,7 +391,12 @@ impl Service<'_> {
 
     /// Every team and user as import rows (teams first, so the output imports back as is).
     pub fn export(&self, mut emit: impl FnMut(Row) -> ScimResult<()>) -> ScimResult<()> {
-        let groups = Repo::new(self.store(), Kind::Group, self.schema(Kind::Group));
+        let groups = Repo::new(
+            self.store(),
+            Kind::Group,
+            self.schema(Kind::Group),
+            &self.base_url,
+        );
         let mut names: BTreeMap<String, String> = BTreeMap::new();
         groups.for_each(|g| {
             let name = g
@@ -387,7 +408,12 @@ impl Service<'_> {
             names.insert(g.id().to_string(), name.clone());
             emit(Row::Team { name })
         })?;
-        let users = Repo::new(self.store(), Kind::User, self.schema(Kind::User));
+        let users = Repo::new(
+            self.store(),
+            Kind::User,
+            self.schema(Kind::User),
+            &self.base_url,
+        );
         let m = Membership::new(self.store());
         users.for_each(|u| {
             let teams = m
@@ -429,7 +455,17 @@ pub(crate) fn user_row(svc: &Service<'_>, doc: &Value, teams: Vec<String>) -> Us
 struct ImportPlan {
     checks: Vec<Check>,
     writes: Vec<Write>,
+    /// The users' and teams' change events; membership events are derived from `writes`.
+    events: Vec<Event>,
+    /// The teams this batch creates, for the membership events that name them.
+    new_teams: Vec<Value>,
     outcomes: Vec<Outcome>,
+}
+
+impl ImportPlan {
+    fn teams(&self) -> Vec<&Value> {
+        self.new_teams.iter().collect()
+    }
 }
 
 /// Team ids by lower-cased name, creating missing teams within the batch.
@@ -450,7 +486,12 @@ impl TeamIds {
         if let Some(id) = self.known.get(&key) {
             return Ok((id.clone(), false));
         }
-        let groups = Repo::new(svc.store(), Kind::Group, svc.schema(Kind::Group));
+        let groups = Repo::new(
+            svc.store(),
+            Kind::Group,
+            svc.schema(Kind::Group),
+            &svc.base_url,
+        );
         let index = Kind::Group.index("displayName").expect("indexed");
         let (id, created) = match groups.lookup(index, name)?.into_iter().next() {
             Some(id) => (id, false),
@@ -464,6 +505,8 @@ impl TeamIds {
                 let (checks, writes) = groups.creation(&id, &doc)?;
                 plan.checks.extend(checks);
                 plan.writes.extend(writes);
+                plan.events.extend(groups.event(None, Some(&doc)));
+                plan.new_teams.push(doc);
                 (id, true)
             }
         };

@@ -142,7 +142,7 @@ impl<'a> Service<'a> {
     }
 
     fn repo(&self, kind: Kind) -> Repo<'_> {
-        Repo::new(self.store, kind, self.schema(kind))
+        Repo::new(self.store, kind, self.schema(kind), &self.base_url)
     }
 
     pub(crate) fn store(&self) -> &'a dyn Store {

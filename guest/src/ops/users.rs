@@ -14,7 +14,12 @@ use crate::rules::resource;
 
 impl Service<'_> {
     fn users_repo(&self) -> Repo<'_> {
-        Repo::new(self.store(), Kind::User, self.schema(Kind::User))
+        Repo::new(
+            self.store(),
+            Kind::User,
+            self.schema(Kind::User),
+            &self.base_url,
+        )
     }
 
     /// POST /Users: the user joins the tenant's default team (created on first use).
@@ -30,7 +35,12 @@ impl Service<'_> {
     }
 
     fn join_default_team(&self, name: &str, uid: &str) -> ScimResult<(Vec<Check>, Vec<Write>)> {
-        let groups = Repo::new(self.store(), Kind::Group, self.schema(Kind::Group));
+        let groups = Repo::new(
+            self.store(),
+            Kind::Group,
+            self.schema(Kind::Group),
+            &self.base_url,
+        );
         let index = Kind::Group.index("displayName").expect("indexed");
         let (mut checks, mut writes) = (Vec::new(), Vec::new());
         let gid = match groups.lookup(index, name)?.into_iter().next() {

@@ -36,6 +36,10 @@ pub const STAMPS: &str = "s/";
 #[cfg(feature = "fault-injection")]
 pub const FAULT_RELEASE: &str = "fault/release";
 
+/// Key of the guest's internal, never-rendered state inside a stored document (a team's link
+/// to its identity-provider group).
+pub const INTERNAL: &str = "urn:scimlet:internal";
+
 /// Separates the value from the id in a non-unique index key.
 pub const SEP: char = '\u{1f}';
 
@@ -171,6 +175,11 @@ pub fn edge(group: &str, user: &str) -> String {
 /// The prefix of every member edge of a group.
 pub fn members_prefix(group: &str) -> String {
     format!("{EDGES}{group}/")
+}
+
+/// The group and user of a membership edge key (`m/{group}/{user}`); `None` for other keys.
+pub fn split_edge(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(EDGES)?.split_once('/')
 }
 
 pub fn reverse(user: &str, group: &str) -> String {

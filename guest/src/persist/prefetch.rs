@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::store::{Check, Entry, Scan, Store, StoreError, Write};
+use super::store::{Check, Entry, Event, Scan, Store, StoreError, Write};
 
 /// `store`, with the entries of the keys passed to [`Prefetched::fetch`] remembered.
 pub(crate) struct Prefetched<'s> {
@@ -75,11 +75,13 @@ impl Store for Prefetched<'_> {
     fn count(&self, start: &str, end: &str) -> Result<u64, StoreError> {
         self.store.count(start, end)
     }
-    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        self.store.commit(checks, writes)
-    }
-    fn commit_owned(&self, checks: Vec<Check>, writes: Vec<Write>) -> Result<u64, StoreError> {
-        self.store.commit_owned(checks, writes)
+    fn commit_events(
+        &self,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError> {
+        self.store.commit_events(checks, writes, events)
     }
 }
 

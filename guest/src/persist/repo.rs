@@ -14,8 +14,9 @@ use crate::model::error::{ScimError, ScimResult};
 use crate::model::identifiers;
 use crate::model::resource_type::Kind;
 use crate::model::schema::ResourceSchema;
+use crate::persist::events;
 use crate::persist::keys::IndexDef;
-use crate::persist::store::{prefix_end, Check, Entry, Scan, Store, StoreError, Write};
+use crate::persist::store::{prefix_end, Check, Entry, Event, Scan, Store, StoreError, Write};
 
 /// How many times a read-modify-write is retried when a concurrent request wins the commit.
 const MAX_ATTEMPTS: usize = 64;
@@ -58,10 +59,11 @@ pub struct Repo<'a> {
     pub store: &'a dyn Store,
     pub kind: Kind,
     pub rs: &'a ResourceSchema,
+    /// The SCIM base URL, for the resources change events show.
+    pub base_url: &'a str,
 }
 
-/// Key of the guest's internal, never-rendered state inside a stored document.
-pub const INTERNAL: &str = "urn:scimlet:internal";
+pub use crate::persist::keys::INTERNAL;
 
 /// What happens to the document itself in a mutation.
 pub enum DocChange {
@@ -124,8 +126,39 @@ pub enum Change {
 }
 
 impl<'a> Repo<'a> {
-    pub fn new(store: &'a dyn Store, kind: Kind, rs: &'a ResourceSchema) -> Self {
-        Repo { store, kind, rs }
+    pub fn new(
+        store: &'a dyn Store,
+        kind: Kind,
+        rs: &'a ResourceSchema,
+        base_url: &'a str,
+    ) -> Self {
+        Repo {
+            store,
+            kind,
+            rs,
+            base_url,
+        }
+    }
+
+    /// The change event of this type's resource going from `before` to `after`.
+    pub fn event(&self, before: Option<&Value>, after: Option<&Value>) -> Option<Event> {
+        events::resource(self.kind, self.rs, self.base_url, before, after)
+    }
+
+    /// Every event of a commit that moves one resource from `before` to `after` with
+    /// `writes` (its membership edges among them).
+    fn commit_events(
+        &self,
+        before: Option<&Value>,
+        after: Option<&Value>,
+        writes: &[Write],
+    ) -> ScimResult<Vec<Event>> {
+        let own = match self.kind {
+            Kind::Group => after.or(before).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let members = events::memberships(self.store, writes, &own)?;
+        Ok(events::ordered(self.event(before, after), members))
     }
 
     pub fn get(&self, id: &str) -> ScimResult<Option<Stored>> {
@@ -174,7 +207,8 @@ impl<'a> Repo<'a> {
             let (more_checks, more_writes) = extra(&id)?;
             checks.extend(more_checks);
             writes.extend(more_writes);
-            match self.store.commit_owned(checks, writes) {
+            let events = self.commit_events(None, Some(&doc), &writes)?;
+            match self.store.commit_events(checks, writes, events) {
                 Ok(_) => return Ok(doc),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -325,7 +359,13 @@ impl<'a> Repo<'a> {
                 });
             }
             checks.push(Check::unchanged(key.clone(), Some(&current.entry)));
-            match self.store.commit_owned(checks, writes) {
+            let after = if deleted {
+                None
+            } else {
+                Some(new_doc.as_ref().unwrap_or(&current.doc))
+            };
+            let events = self.commit_events(Some(&current.doc), after, &writes)?;
+            match self.store.commit_events(checks, writes, events) {
                 Ok(_) => {
                     let doc = if deleted {
                         None
@@ -570,7 +610,7 @@ mod tests {
     fn create_indexes_and_refuses_duplicates_case_insensitively() {
         let store = MemStore::new();
         let rs = Policy::default().user_schema();
-        let repo = Repo::new(&store, Kind::User, &rs);
+        let repo = Repo::new(&store, Kind::User, &rs, "");
         let doc = repo
             .create(content(
                 json!({"userName": "Ada@X.com", "emails": [{"value": "ada@x.com"}]}),
@@ -601,7 +641,7 @@ mod tests {
     fn update_moves_indexes_and_bumps_version_only_on_change() {
         let store = MemStore::new();
         let rs = Policy::default().user_schema();
-        let repo = Repo::new(&store, Kind::User, &rs);
+        let repo = Repo::new(&store, Kind::User, &rs, "");
         let id = repo.create(content(json!({"userName": "a"}))).unwrap()["id"]
             .as_str()
             .unwrap()

@@ -65,7 +65,8 @@ pub fn team(command: TeamCommand) -> anyhow::Result<()> {
             component,
         } => {
             let (backend, runtime, tenant) = open_tenant(&data, &component, &t)?;
-            let team = runtime.create_team(&backend, &tenant, &name)?;
+            let request_id = format!("cli-{:016x}", rand::random::<u64>());
+            let team = runtime.create_team(&backend, &tenant, &name, &request_id)?;
             println!(
                 "Created team '{}' (id {}) in tenant '{}'.",
                 team.name, team.id, tenant.name

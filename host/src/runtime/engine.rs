@@ -16,7 +16,7 @@ use super::{GuestFault, Limits};
 /// The WIT package this host implements (`wit/scimlet.wit`).
 pub const PACKAGE: &str = "scimlet:scim";
 /// Its version: a component built against another one is refused at load.
-pub const VERSION: &str = "0.2.0";
+pub const VERSION: &str = "0.3.0";
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 

@@ -279,7 +279,10 @@ impl Runtime {
         } else {
             self.limits.memory_bytes
         };
-        let warm = self.checkout(Binding::Tenant(&backend, tenant), memory)?;
+        let mut warm = self.checkout(Binding::Tenant(&backend, tenant), memory)?;
+        if let Some((_, id)) = request.headers.iter().find(|(k, _)| k == "x-request-id") {
+            warm.store.data_mut().request_id.clone_from(id);
+        }
         let (warm, response) = self.invoke(warm, |w| {
             w.plugin
                 .scimlet_scim_handler()
@@ -361,6 +364,7 @@ impl Runtime {
                     state.tenant_name.clone_from(&tenant.name);
                 }
                 state.limiter.hit = false;
+                state.request_id.clear();
                 warm
             }
             None => self.instantiate(binding)?,
@@ -405,6 +409,7 @@ impl Runtime {
                 metrics: self.metrics.clone(),
                 cpu_start: thread_cpu_time(),
                 turn: None,
+                request_id: String::new(),
             };
             let mut store = Store::new(&self.engine, state);
             store.limiter(|s| &mut s.limiter);

@@ -100,14 +100,17 @@ impl Runtime {
     }
 
     /// Creates a team (not linked to any IdP group yet).
+    /// `request_id` names the operator action in the change events it makes.
     pub fn create_team(
         &self,
         backend: &Arc<dyn Backend>,
         tenant: &Tenant,
         name: &str,
+        request_id: &str,
     ) -> Result<Team, OperatorError> {
         let ctx = context(tenant);
         let team = self.with_tenant(backend, tenant, |w| {
+            w.store.data_mut().request_id = request_id.to_string();
             w.plugin
                 .scimlet_scim_operator()
                 .call_create_team(&mut w.store, &ctx, name)
@@ -133,15 +136,18 @@ impl Runtime {
     /// Imports a batch of rows (JSON objects in the import format) in one atomic commit; one
     /// outcome per row, in order. With `turn`, the batch's commit waits for its ticket's turn,
     /// so that batches imported side by side apply in input order.
+    /// `request_id` names the import in the change events it makes.
     pub fn import_rows(
         &self,
         backend: &Arc<dyn Backend>,
         tenant: &Tenant,
         rows: &[String],
         turn: Option<(&Arc<Turns>, u64)>,
+        request_id: &str,
     ) -> Result<Vec<RowOutcome>, OperatorError> {
         let ctx = context(tenant);
         let outcomes = self.with_tenant(backend, tenant, |w| {
+            w.store.data_mut().request_id = request_id.to_string();
             w.store.data_mut().turn = turn.map(|(turns, ticket)| (turns.clone(), ticket));
             let outcomes =
                 w.plugin

@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::scimlet::scim::{log, store, types};
 use super::turns::Turns;
+use crate::events::NewEvent;
 use crate::metrics::{CommitOutcome, Metrics};
 use crate::store::{Backend, TenantStore};
 
@@ -32,6 +33,8 @@ pub(super) struct State {
     pub(super) cpu_start: Duration,
     /// For a call whose commits must wait their turn (an import batch): the turns and its ticket.
     pub(super) turn: Option<(Arc<Turns>, u64)>,
+    /// The request (or operator action) the current call serves: stored with its events.
+    pub(super) request_id: String,
 }
 
 impl WasiView for State {
@@ -54,6 +57,7 @@ impl State {
             tenant_name: &self.tenant_name,
             metrics: &self.metrics,
             turn: self.turn.as_ref(),
+            request_id: &self.request_id,
         }
     }
 }
@@ -96,6 +100,7 @@ pub(super) struct HostView<'a> {
     tenant_name: &'a str,
     metrics: &'a Metrics,
     turn: Option<&'a (Arc<Turns>, u64)>,
+    request_id: &'a str,
 }
 
 /// Names [`HostView`] as the data of the generated `add_to_linker` (wasmtime's `HasData`).
@@ -170,6 +175,7 @@ impl store::Host for HostView<'_> {
         &mut self,
         checks: Vec<store::Check>,
         writes: Vec<store::Write>,
+        events: Vec<store::Event>,
     ) -> Result<u64, store::StoreError> {
         let checks: Vec<contract::Check> = checks
             .into_iter()
@@ -185,6 +191,18 @@ impl store::Host for HostView<'_> {
                 store::Write::Delete(k) => contract::Write::Delete(k),
             })
             .collect();
+        let events: Vec<NewEvent> = events
+            .into_iter()
+            .map(|e| NewEvent {
+                id: NewEvent::new_id(),
+                request_id: self.request_id.to_string(),
+                event: contract::Event {
+                    kind: event_kind(e.kind),
+                    data: e.data,
+                    previous: e.previous,
+                },
+            })
+            .collect();
         if let Some((turns, ticket)) = self.turn {
             if !turns.wait(*ticket) {
                 return Err(store::StoreError::Unavailable(
@@ -192,13 +210,32 @@ impl store::Host for HostView<'_> {
                 ));
             }
         }
-        let result = self.store()?.commit(&checks, &writes);
+        let result = self.store()?.commit_recorded(&checks, &writes, &events);
         self.metrics.store_commit(match &result {
             Ok(_) => CommitOutcome::Ok,
             Err(contract::StoreError::Conflict) => CommitOutcome::Conflict,
             Err(_) => CommitOutcome::Error,
         });
         result.map_err(to_wit)
+    }
+}
+
+fn event_kind(kind: store::EventKind) -> contract::EventKind {
+    use contract::EventKind as K;
+    use store::EventKind as W;
+    match kind {
+        W::UserCreated => K::UserCreated,
+        W::UserUpdated => K::UserUpdated,
+        W::UserDeactivated => K::UserDeactivated,
+        W::UserReactivated => K::UserReactivated,
+        W::UserDeleted => K::UserDeleted,
+        W::GroupCreated => K::GroupCreated,
+        W::GroupLinked => K::GroupLinked,
+        W::GroupUpdated => K::GroupUpdated,
+        W::GroupDeleted => K::GroupDeleted,
+        W::GroupUnlinked => K::GroupUnlinked,
+        W::GroupMemberAdded => K::GroupMemberAdded,
+        W::GroupMemberRemoved => K::GroupMemberRemoved,
     }
 }
 

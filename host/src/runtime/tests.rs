@@ -161,7 +161,7 @@ fn a_component_of_another_contract_version_is_refused_in_words() {
     let err = Runtime::new(&old, None, Limits::default()).err().unwrap();
     let text = format!("{err:#}");
     assert!(
-        text.contains("speaks scimlet:scim@0.1.0") && text.contains("scimlet:scim@0.2.0"),
+        text.contains("speaks scimlet:scim@0.1.0") && text.contains("scimlet:scim@0.3.0"),
         "{text}"
     );
     let stranger = component_exporting("example:other/api@1.0.0");
@@ -199,7 +199,7 @@ fn error_pages_and_large_body_routes_come_from_the_component() {
 fn operator_calls_run_in_the_component() {
     let (rt, backend, t) = setup(EMBEDDED_COMPONENT, Limits::default());
     assert!(rt.profiles().unwrap().contains(&"writer".to_string()));
-    let team = rt.create_team(&backend, &t[0], "Sales").unwrap();
+    let team = rt.create_team(&backend, &t[0], "Sales", "test").unwrap();
     assert_eq!(
         (team.name.as_str(), team.linked, team.members),
         ("Sales", false, 0)
@@ -210,7 +210,9 @@ fn operator_calls_run_in_the_component() {
         r#"{"type":"user","userName":"ada@example.com","teams":["Sales"]}"#.to_string(),
         "not json".to_string(),
     ];
-    let outcomes = rt.import_rows(&backend, &t[0], &rows, None).unwrap();
+    let outcomes = rt
+        .import_rows(&backend, &t[0], &rows, None, "test")
+        .unwrap();
     assert_eq!(outcomes[0], operator::RowOutcome::Created);
     assert!(matches!(outcomes[1], operator::RowOutcome::Failed(_)));
     let page = rt.export_rows(&backend, &t[0], None, 1000).unwrap();

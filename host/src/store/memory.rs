@@ -6,10 +6,12 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use subtle::ConstantTimeEq;
 
+use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
+
 use super::{
     check_commit, check_key, check_policy, check_range, check_tenant_name, new_tenant_id,
-    new_token_id, skip_as_usize, unix_now, Backend, Check, Entry, Scan, StoreError, Tenant,
-    TokenInfo, Write,
+    new_token_id, skip_as_usize, unix_now, unix_now_millis, Backend, Check, Entry, Scan,
+    StoreError, Tenant, TokenInfo, Write,
 };
 
 /// A stored value and the sequence number of the commit that wrote it.
@@ -21,6 +23,10 @@ struct Data {
     seq: u64,
     /// Per tenant id, keys in bytewise order (`String`'s `Ord`).
     tenants: HashMap<String, BTreeMap<String, Slot>>,
+    /// Per tenant id, its events in feed order.
+    events: HashMap<String, BTreeMap<Cursor, StoredEvent>>,
+    /// Per tenant id, the newest event pruned.
+    horizons: HashMap<String, Cursor>,
 }
 
 struct StoredToken {
@@ -43,6 +49,7 @@ struct Registry {
 pub struct MemoryBackend {
     data: RwLock<Data>,
     registry: RwLock<Registry>,
+    signal: EventSignal,
 }
 
 impl MemoryBackend {
@@ -85,6 +92,19 @@ fn range<'a>(
 ) -> std::collections::btree_map::Range<'a, String, Slot> {
     // Callers check `start <= end` first: `BTreeMap::range` panics otherwise.
     space.range::<str, _>((Bound::Included(start), Bound::Excluded(end)))
+}
+
+/// An event as stored by the commit at `cursor`.
+pub(super) fn stored_event(cursor: Cursor, time_ms: i64, e: &NewEvent) -> StoredEvent {
+    StoredEvent {
+        cursor,
+        id: e.id.clone(),
+        kind: e.event.kind,
+        time_ms,
+        request_id: e.request_id.clone(),
+        data: e.event.data.clone(),
+        previous: e.event.previous.clone(),
+    }
 }
 
 fn checks_hold(space: Option<&BTreeMap<String, Slot>>, checks: &[Check]) -> bool {
@@ -150,8 +170,14 @@ impl Backend for MemoryBackend {
         Ok(n as u64)
     }
 
-    fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        check_commit(checks, writes)?;
+    fn commit_events(
+        &self,
+        tenant: &str,
+        checks: &[Check],
+        writes: &[Write],
+        events: &[NewEvent],
+    ) -> Result<u64, StoreError> {
+        check_commit(checks, writes, events)?;
         let mut data = self.data_mut();
         if !checks_hold(data.tenants.get(tenant), checks) {
             return Err(StoreError::Conflict);
@@ -172,7 +198,65 @@ impl Backend for MemoryBackend {
                 }
             }
         }
+        if !events.is_empty() {
+            let time_ms = unix_now_millis();
+            let feed = data.events.entry(tenant.to_owned()).or_default();
+            for (index, e) in (0u32..).zip(events) {
+                let cursor = Cursor { seq, index };
+                feed.insert(cursor, stored_event(cursor, time_ms, e));
+            }
+            drop(data);
+            self.signal.notify();
+        }
         Ok(seq)
+    }
+
+    fn events_after(
+        &self,
+        tenant: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let data = self.data();
+        let Some(feed) = data.events.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let from = match after {
+            Some(c) => Bound::Excluded(c),
+            None => Bound::Unbounded,
+        };
+        Ok(feed
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    fn event_horizon(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
+        Ok(self.data().horizons.get(tenant).copied())
+    }
+
+    fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut data = self.data_mut();
+        let Data {
+            events, horizons, ..
+        } = &mut *data;
+        let mut removed = 0;
+        for (tenant, feed) in events.iter_mut() {
+            while let Some(entry) = feed.first_entry() {
+                if entry.get().time_ms >= before_ms {
+                    break;
+                }
+                let (cursor, _) = entry.remove_entry();
+                horizons.insert(tenant.clone(), cursor);
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn event_signal(&self) -> &EventSignal {
+        &self.signal
     }
 
     fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError> {

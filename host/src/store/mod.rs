@@ -16,6 +16,8 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
+
 /// The key-value types are the store contract's, shared with the guest: one definition.
 pub use scimlet_store::{Check, Entry, Scan, Write};
 pub use tenant_view::TenantStore;
@@ -78,10 +80,38 @@ pub trait Backend: Send + Sync + 'static {
     fn scan(&self, tenant: &str, scan: &Scan) -> Result<Vec<Entry>, StoreError>;
     /// How many keys lie in `start..end`.
     fn count(&self, tenant: &str, start: &str, end: &str) -> Result<u64, StoreError>;
-    /// Applies `writes` atomically if every check holds and answers the commit's sequence
-    /// number; `Conflict` (and nothing written) otherwise. A commit without writes changes
-    /// nothing and answers the current sequence number.
-    fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError>;
+    /// Applies `writes` atomically if every check holds, stores `events` in the same
+    /// transaction (after every earlier event of the tenant, at the commit's sequence number
+    /// and their index), and answers the commit's sequence number; `Conflict` (and nothing
+    /// written) otherwise. A commit without writes changes nothing and answers the current
+    /// sequence number; it may carry no events (`Invalid`).
+    fn commit_events(
+        &self,
+        tenant: &str,
+        checks: &[Check],
+        writes: &[Write],
+        events: &[NewEvent],
+    ) -> Result<u64, StoreError>;
+    /// [`Backend::commit_events`] without events.
+    fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
+        self.commit_events(tenant, checks, writes, &[])
+    }
+    /// The tenant's events after `after` (from the oldest kept when `None`), in feed order, at
+    /// most `limit`.
+    fn events_after(
+        &self,
+        tenant: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The position of the newest event removed by [`Backend::prune_events`]: a reader
+    /// positioned before it has missed events. `None` while nothing was removed.
+    fn event_horizon(&self, tenant: &str) -> Result<Option<Cursor>, StoreError>;
+    /// Removes every tenant's events committed before `before_ms` (Unix milliseconds) and
+    /// answers how many went.
+    fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Notified after each commit that stored events in this process.
+    fn event_signal(&self) -> &EventSignal;
     /// `AlreadyExists` if the name is taken, `Invalid` for a bad name or a non-object policy.
     fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError>;
     /// Looks a tenant up by id first, then by name.
@@ -144,7 +174,12 @@ fn check_range(start: &str, end: &str) -> Result<(), StoreError> {
 }
 
 /// Validates every key a commit names, before any backend starts work.
-fn check_commit(checks: &[Check], writes: &[Write]) -> Result<(), StoreError> {
+fn check_commit(checks: &[Check], writes: &[Write], events: &[NewEvent]) -> Result<(), StoreError> {
+    if writes.is_empty() && !events.is_empty() {
+        return Err(StoreError::Invalid(
+            "a commit without writes cannot carry events".into(),
+        ));
+    }
     for check in checks {
         check_key(&check.key)?;
     }
@@ -200,6 +235,13 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Now, Unix milliseconds (the time stamped on events).
+pub fn unix_now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Clamps a `u64` skip to what `usize`/SQLite `OFFSET` can express; nothing lies beyond anyway.
@@ -281,6 +323,89 @@ pub(crate) mod conformance {
         tenant_isolation(b);
         tenant_registry(b);
         tokens(b);
+        event_feed(b);
+    }
+
+    fn new_event(kind: crate::events::EventKind, data: &str) -> NewEvent {
+        NewEvent {
+            id: NewEvent::new_id(),
+            request_id: "req-1".into(),
+            event: crate::events::Event {
+                kind,
+                data: data.into(),
+                previous: Some(r#"{"active":true}"#.into()),
+            },
+        }
+    }
+
+    /// Events are stored with their commit, in order, per tenant; a refused commit stores none;
+    /// pruning moves the horizon to the newest event removed.
+    fn event_feed(b: &dyn Backend) {
+        use crate::events::EventKind as K;
+        // The contract's own suite may have stored events already: read after them.
+        let start = b
+            .events_after(T, None, 1000)
+            .unwrap()
+            .last()
+            .map(|e| e.cursor);
+        let (e1, e2, e3) = (
+            new_event(K::UserCreated, r#"{"id":"1"}"#),
+            new_event(K::GroupMemberAdded, r#"{"id":"2"}"#),
+            new_event(K::UserDeactivated, r#"{"id":"3"}"#),
+        );
+        let s1 = b
+            .commit_events(
+                T,
+                &[absent("ev/1")],
+                &[put("ev/1", "x")],
+                &[e1.clone(), e2.clone()],
+            )
+            .unwrap();
+        assert!(matches!(
+            b.commit_events(
+                T,
+                &[absent("ev/1")],
+                &[put("ev/1", "y")],
+                std::slice::from_ref(&e3)
+            ),
+            Err(StoreError::Conflict)
+        ));
+        b.commit_events(U, &[], &[put("ev/1", "u")], std::slice::from_ref(&e3))
+            .unwrap();
+        let s2 = b
+            .commit_events(T, &[], &[put("ev/2", "z")], std::slice::from_ref(&e3))
+            .unwrap();
+        assert!(matches!(
+            b.commit_events(T, &[], &[], std::slice::from_ref(&e3)),
+            Err(StoreError::Invalid(_))
+        ));
+        let all = b.events_after(T, start, 10).unwrap();
+        let seen: Vec<(u64, u32, &str)> = all
+            .iter()
+            .map(|e| (e.cursor.seq, e.cursor.index, e.id.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (s1, 0, e1.id.as_str()),
+                (s1, 1, e2.id.as_str()),
+                (s2, 0, e3.id.as_str())
+            ]
+        );
+        assert_eq!(all[1].kind, K::GroupMemberAdded);
+        assert_eq!(all[0].request_id, "req-1");
+        assert_eq!(all[0].previous.as_deref(), Some(r#"{"active":true}"#));
+        assert!(all[0].time_ms > 1_700_000_000_000);
+        let rest = b.events_after(T, Some(all[0].cursor), 1).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].id, e2.id);
+        assert_eq!(b.events_after(U, None, 10).unwrap()[0].id, e3.id);
+        assert_eq!(b.event_horizon(T).unwrap(), None);
+        // Everything is older than a minute from now: all of it goes.
+        let removed = b.prune_events(unix_now_millis() + 60_000).unwrap();
+        assert!(removed >= 4);
+        assert_eq!(b.event_horizon(T).unwrap(), Some(all[2].cursor));
+        assert!(b.events_after(T, None, 10).unwrap().is_empty());
     }
 
     /// Commits of every tenant draw from one sequence; key ranges are counted per tenant.

@@ -1,7 +1,9 @@
 //! One tenant's part of a [`Backend`], as the store contract's [`Store`]: what the component's
 //! `store` import serves, and what the contract's conformance suite runs against.
 
-use scimlet_store::{Check, Entry, Scan, Store, StoreError as ContractError, Write};
+use scimlet_store::{Check, Entry, Event, Scan, Store, StoreError as ContractError, Write};
+
+use crate::events::NewEvent;
 
 use super::{Backend, StoreError};
 
@@ -28,6 +30,20 @@ impl From<StoreError> for ContractError {
     }
 }
 
+impl TenantStore<'_> {
+    /// Commits with events that already carry their ids and request id.
+    pub fn commit_recorded(
+        &self,
+        checks: &[Check],
+        writes: &[Write],
+        events: &[NewEvent],
+    ) -> Result<u64, ContractError> {
+        Ok(self
+            .backend
+            .commit_events(self.tenant_id, checks, writes, events)?)
+    }
+}
+
 impl Store for TenantStore<'_> {
     fn get(&self, key: &str) -> Result<Option<Entry>, ContractError> {
         Ok(self.backend.get(self.tenant_id, key)?)
@@ -41,7 +57,22 @@ impl Store for TenantStore<'_> {
     fn count(&self, start: &str, end: &str) -> Result<u64, ContractError> {
         Ok(self.backend.count(self.tenant_id, start, end)?)
     }
-    fn commit(&self, checks: &[Check], writes: &[Write]) -> Result<u64, ContractError> {
-        Ok(self.backend.commit(self.tenant_id, checks, writes)?)
+    fn commit_events(
+        &self,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<Event>,
+    ) -> Result<u64, ContractError> {
+        // Events committed through the contract alone (its conformance suite) get ids here;
+        // the component's commits come through [`TenantStore::commit_recorded`] with theirs.
+        let events: Vec<NewEvent> = events
+            .into_iter()
+            .map(|event| NewEvent {
+                id: NewEvent::new_id(),
+                request_id: String::new(),
+                event,
+            })
+            .collect();
+        self.commit_recorded(&checks, &writes, &events)
     }
 }

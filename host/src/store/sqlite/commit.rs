@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{to_sql_int, u64_from_sql, SqliteBackend};
+use super::{events, to_sql_int, u64_from_sql, SqliteBackend};
+use crate::events::NewEvent;
 use crate::store::{check_commit, Check, StoreError, Write};
 
 /// Group commit: the commit joins the queue and waits for the writer; whoever holds the
@@ -17,9 +18,10 @@ pub(super) fn commit(
     tenant: &str,
     checks: &[Check],
     writes: &[Write],
+    events: &[NewEvent],
 ) -> Result<u64, StoreError> {
-    check_commit(checks, writes)?;
-    let mine = Queued::new(tenant, checks.to_vec(), writes.to_vec());
+    check_commit(checks, writes, events)?;
+    let mine = Queued::new(tenant, checks.to_vec(), writes.to_vec(), events.to_vec());
     backend
         .queue
         .lock()
@@ -83,6 +85,9 @@ impl SqliteBackend {
             return Ok(outcomes);
         }
         tx.commit()?;
+        if batch.iter().any(|q| !q.events.is_empty()) {
+            self.signal.notify();
+        }
         // Still under the writer's lock, so commits are accounted for in order.
         let mut positions = self.positions();
         let mut before = first;
@@ -129,15 +134,22 @@ pub(super) struct Queued {
     tenant: String,
     checks: Vec<Check>,
     writes: Vec<Write>,
+    events: Vec<NewEvent>,
     outcome: Mutex<Option<Result<u64, StoreError>>>,
 }
 
 impl Queued {
-    fn new(tenant: &str, checks: Vec<Check>, writes: Vec<Write>) -> Arc<Queued> {
+    fn new(
+        tenant: &str,
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<NewEvent>,
+    ) -> Arc<Queued> {
         Arc::new(Queued {
             tenant: tenant.to_string(),
             checks,
             writes,
+            events,
             outcome: Mutex::new(None),
         })
     }
@@ -182,6 +194,7 @@ fn commit_one(
         return Ok(*seq);
     }
     apply(&sp, &q.tenant, &q.writes, *seq + 1)?;
+    events::insert(&sp, &q.tenant, *seq + 1, &q.events)?;
     sp.commit()?;
     *seq += 1;
     Ok(*seq)
@@ -213,7 +226,7 @@ mod tests {
     #[test]
     fn a_group_commit_settles_each_commit_on_its_own_terms() {
         let b = SqliteBackend::open_in_memory().unwrap();
-        let queued = |checks, writes| Queued::new("t", checks, writes);
+        let queued = |checks, writes| Queued::new("t", checks, writes, Vec::new());
         let put = |k: &str| Write::Put(k.into(), b"v".to_vec());
         let absent = |k: &str| Check {
             key: k.into(),

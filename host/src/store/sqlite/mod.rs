@@ -7,6 +7,7 @@
 //! the [`Backend`] impl here only delegates.
 
 mod commit;
+mod events;
 mod kv;
 mod pool;
 mod registry;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
 use crate::private_files;
 
 use super::{
@@ -58,6 +60,7 @@ pub struct SqliteBackend {
     positions: Mutex<Positions>,
     /// Commits waiting for the writer (group commit, see [`SqliteBackend::commit`]).
     queue: Mutex<Vec<Arc<Queued>>>,
+    signal: EventSignal,
     /// Declared last so that it is dropped after the connections: it deletes their files.
     _temp: Option<TempDir>,
 }
@@ -96,6 +99,7 @@ impl SqliteBackend {
             readers: Mutex::new(Vec::new()),
             positions: Mutex::new(positions),
             queue: Mutex::new(Vec::new()),
+            signal: EventSignal::default(),
             _temp: None,
         })
     }
@@ -129,8 +133,38 @@ impl Backend for SqliteBackend {
     }
 
     /// Group commit: see `commit::commit`.
-    fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        commit::commit(self, tenant, checks, writes)
+    fn commit_events(
+        &self,
+        tenant: &str,
+        checks: &[Check],
+        writes: &[Write],
+        events: &[NewEvent],
+    ) -> Result<u64, StoreError> {
+        commit::commit(self, tenant, checks, writes, events)
+    }
+
+    fn events_after(
+        &self,
+        tenant: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let reader = self.reader()?;
+        events::after(&reader, tenant, after, limit)
+    }
+
+    fn event_horizon(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
+        let reader = self.reader()?;
+        events::horizon(&reader, tenant)
+    }
+
+    fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut writer = self.writer()?;
+        events::prune(&mut writer, before_ms)
+    }
+
+    fn event_signal(&self) -> &EventSignal {
+        &self.signal
     }
 
     fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError> {

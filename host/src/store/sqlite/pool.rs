@@ -35,6 +35,24 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE INDEX IF NOT EXISTS tokens_by_tenant ON tokens(tenant_id);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    tenant TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    previous TEXT,
+    PRIMARY KEY (tenant, seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_time ON events(time_ms);
+CREATE TABLE IF NOT EXISTS event_horizons (
+    tenant TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL
+);
 INSERT OR IGNORE INTO meta(k, v) VALUES ('seq', 0);
 ";
 
