@@ -168,6 +168,33 @@ test('a group of 1 001 members is streamed in chunks and arrives whole', async (
   }
 });
 
+test('the component\'s change events are stored with its commits, in order, per tenant (contract 0.3)', async () => {
+  const data = tmp();
+  try {
+    const { SqliteStore } = await import('../src/index.mjs');
+    const store = new SqliteStore(join(data, 'events.db'));
+    const t = store.createTenant('t', {});
+    const other = store.createTenant('o', {});
+    const srv = await listen(await scimlet({ store, resolveTenant: (req) => (req.headers['x-tenant'] === 'o' ? other : t) }));
+    try {
+      const u = await call(`${srv.url}/scim/v2/Users`, { method: 'POST', body: { schemas: [USER], userName: 'ev@example.com', active: true } });
+      assert.equal(u.status, 201);
+      const off = await call(`${srv.url}/scim/v2/Users/${u.body.id}`, { method: 'PATCH', body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+      assert.equal(off.status, 200);
+      const events = store.events(t.id);
+      assert.deepEqual(events.map((e) => [e.position, e.kind]), [[1, 'user-created'], [2, 'user-deactivated']]);
+      assert.equal(JSON.parse(events[0].data).id, u.body.id);
+      assert.ok(events[1].seq > events[0].seq);
+      assert.deepEqual(store.events(other.id), []);
+    } finally {
+      await srv.close();
+      store.close();
+    }
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
 test('a component of another contract version is refused at load, in words', async () => {
   const dir = tmp();
   try {

@@ -144,6 +144,7 @@ function eventsAreCommittedWithTheirWrites(s) {
   const ev = (k, data) => ({ kind: k, data: JSON.stringify(data), previous: undefined });
   const first = s.commit([], [put('e/1', 'x')], [ev('user-created', { id: 1 }), ev('group-member-added', { id: 2 })]);
   assert.equal(kind(() => s.commit([absent('e/1')], [put('e/1', 'y')], [ev('user-updated', { id: 1 })])), 'conflict');
+  assert.equal(s.get('e/1').version, first, 'a refused commit stores neither its writes nor its events');
   assert.equal(kind(() => s.commit([], [], [ev('user-updated', { id: 1 })])), 'invalid', 'events need a write');
   assert.equal(kind(() => s.commit([], [put('e/2', 'z')], [{ kind: 'nonsense', data: '{}' }])), 'invalid');
   assert.equal(s.get('e/2'), undefined, 'a refused event refuses its writes');
