@@ -74,6 +74,9 @@ export function bearerToken(value) {
   return token.length > 0 ? token : undefined;
 }
 
+/** The host failures a tenant resolver may answer instead of a tenant. */
+const TENANT_FAILURES = new Set(['missing-token', 'invalid-token', 'storage-unavailable', 'rate-limited', 'at-capacity']);
+
 async function serve(runtime, config, resolveTenant, onAudit, req, res, next) {
   const requestId = saneRequestId(req.headers['x-request-id']) ?? randomBytes(16).toString('hex');
   res.setHeader('x-request-id', requestId);
@@ -101,7 +104,15 @@ async function serve(runtime, config, resolveTenant, onAudit, req, res, next) {
     tenant = 'storage-unavailable';
   }
   if (tenant === null || tenant === undefined) tenant = 'invalid-token';
+  if (typeof tenant === 'string' && !TENANT_FAILURES.has(tenant)) {
+    process.stderr.write(`scimlet-node: resolveTenant answered ${JSON.stringify(tenant)}, not a tenant nor one of ${[...TENANT_FAILURES].join(', ')}\n`);
+    tenant = 'component-failed';
+  }
   if (typeof tenant === 'string') return send(res, runtime.errorPage({ tag: tenant }));
+  if (typeof tenant.id !== 'string' || tenant.id === '') {
+    process.stderr.write('scimlet-node: resolveTenant answered a tenant without an id\n');
+    return send(res, runtime.errorPage({ tag: 'component-failed' }));
+  }
 
   const headers = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
