@@ -13,8 +13,8 @@ import { hashToken } from './store/common.mjs';
  * @param {object} o.store  the backend (MemoryStore, SqliteStore, or your own with their methods)
  * @param {(req) => object|string|null|Promise<object|string|null>} o.resolveTenant
  *   the tenant of a request: `{ id, policy }`, or a host failure (`'missing-token'`,
- *   `'invalid-token'`, `'storage-unavailable'`); `null` is `'invalid-token'`. Default: the
- *   store's bearer tokens (`bearerTenants(store)`).
+ *   `'invalid-token'`, `'storage-unavailable'`, `'rate-limited'`, `'at-capacity'`); `null` is
+ *   `'invalid-token'`. Default: the store's bearer tokens (`bearerTenants(store)`).
  * @param {string} [o.basePath='/scim/v2']  where SCIM lives; other paths go to `next()`, or get
  *   404 without one
  * @param {string} [o.publicUrl]  scheme and authority for `Location` (default: from `Host`)
