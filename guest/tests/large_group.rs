@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use common::request;
 use scimlet_guest::http::{handle, large_body_routes};
-use scimlet_guest::store::{Check, Entry, Event, MemStore, Scan, Store, StoreError, Write};
+use scimlet_guest::store::{
+    Check, Entry, Event, EventKind, MemStore, Scan, Store, StoreError, Write,
+};
 use scimlet_guest::Kind;
 use scimlet_guest::Membership;
 use serde_json::json;
@@ -177,6 +179,19 @@ fn a_group_of_100_000_is_replaced_in_bounded_memory_writing_only_the_difference(
     assert_eq!(status, 200);
     let want: Vec<String> = (0..N).map(user_id).collect();
     assert_eq!(members(&t.store, &gid), want);
+    // One change event per member added, committed with the edges.
+    let events = t.store.events();
+    let added = events
+        .iter()
+        .filter(|(_, e)| e.kind == EventKind::GroupMemberAdded)
+        .count();
+    let bytes: usize = events.iter().map(|(_, e)| e.data.len()).sum();
+    eprintln!(
+        "  {added} group.member_added events, {} KiB of event data",
+        bytes / 1024
+    );
+    assert_eq!(added, N);
+    let seen = events.len();
 
     // The same minus the first 1000, plus 1000 others.
     let (status, peak, secs) = put(&t.store, &gid, put_body(1000..N + 1000));
@@ -187,6 +202,18 @@ fn a_group_of_100_000_is_replaced_in_bounded_memory_writing_only_the_difference(
     assert_eq!(status, 200);
     let want: Vec<String> = (1000..N + 1000).map(user_id).collect();
     assert_eq!(members(&t.store, &gid), want);
+    let kinds: Vec<EventKind> = t.store.events()[seen..]
+        .iter()
+        .map(|(_, e)| e.kind)
+        .collect();
+    assert_eq!(kinds.len(), 2000);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::GroupMemberRemoved)
+            .count(),
+        1000
+    );
     assert!(
         peak < 48 << 20,
         "a replacement holds at most the body and a page or so: {peak} bytes"

@@ -117,6 +117,38 @@ fn the_admin_api_manages_tenants_policies_and_tokens() {
         500
     );
 
+    // Teams, as the product makes them (not linked to any IdP group).
+    let (status, team) = call(
+        "POST",
+        "/tenants/acme/teams",
+        Some(json!({"name": "Sales"})),
+    );
+    assert_eq!(status, 201, "{team}");
+    assert_eq!(
+        (team["name"].as_str(), team["linked"].as_bool()),
+        (Some("Sales"), Some(false))
+    );
+    let (status, taken) = call(
+        "POST",
+        "/tenants/acme/teams",
+        Some(json!({"name": "sales"})),
+    );
+    assert_eq!(status, 409, "{taken}");
+    assert!(
+        taken["error"].as_str().unwrap().contains("sales"),
+        "{taken}"
+    );
+    assert_eq!(
+        call("POST", "/tenants/acme/teams", Some(json!({"title": "x"}))).0,
+        400
+    );
+    assert_eq!(
+        call("POST", "/tenants/nobody/teams", Some(json!({"name": "x"}))).0,
+        404
+    );
+    let (_, teams) = call("GET", "/tenants/acme/teams", None);
+    assert_eq!(teams["teams"], json!([team]));
+
     let (status, issued) = call("POST", "/tenants/acme/tokens", None);
     assert_eq!(status, 201);
     let second = issued["token"].as_str().unwrap().to_string();

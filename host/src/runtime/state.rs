@@ -210,7 +210,7 @@ impl store::Host for HostView<'_> {
                 ));
             }
         }
-        let result = self.store()?.commit_recorded(&checks, &writes, &events);
+        let result = self.store()?.commit_recorded(checks, writes, events);
         self.metrics.store_commit(match &result {
             Ok(_) => CommitOutcome::Ok,
             Err(contract::StoreError::Conflict) => CommitOutcome::Conflict,

@@ -224,3 +224,89 @@ fn operator_calls_run_in_the_component() {
         Err(operator::OperatorError::Refused { status: 400, .. })
     ));
 }
+
+/// Events are exactly the committed changes, under contention too: 32 requests adding 32
+/// users to one group at once (on SQLite, whose group commit batches them) and 32 adding the
+/// same user make exactly one `group.member_added` per membership, each naming its request.
+#[test]
+fn parallel_member_adds_commit_exactly_one_event_each() {
+    use crate::events::EventKind;
+    use crate::store::sqlite::SqliteBackend;
+    let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open_in_memory().unwrap());
+    let cache = std::env::temp_dir().join("scimlet-test-cwasm");
+    let rt = Runtime::new(EMBEDDED_COMPONENT, Some(&cache), Limits::default()).unwrap();
+    let (tenant, _) =
+        crate::tenancy::create(backend.as_ref(), &rt, "acme", "standard", None).unwrap();
+    let call = |method: &str, path: &str, body: serde_json::Value, id: &str| {
+        let req = GuestRequest {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers: vec![
+                ("content-type".into(), "application/scim+json".into()),
+                ("x-request-id".into(), id.into()),
+            ],
+            body: body.to_string().into_bytes(),
+            ctx: GuestContext {
+                base_url: "http://test/scim/v2".into(),
+                policy: tenant.policy.to_string(),
+            },
+        };
+        let resp = rt.handle(backend.clone(), &tenant, req).unwrap();
+        assert!(resp.status < 300, "{method} {path}: {}", resp.status);
+        serde_json::from_slice::<serde_json::Value>(&resp.body).unwrap()
+    };
+    let users: Vec<String> = (0..32)
+        .map(|i| {
+            let u = call(
+                "POST",
+                "/Users",
+                serde_json::json!({"userName": format!("u{i}@x.com")}),
+                "setup",
+            );
+            u["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let group = call(
+        "POST",
+        "/Groups",
+        serde_json::json!({"displayName": "All"}),
+        "setup",
+    );
+    let gid = group["id"].as_str().unwrap().to_string();
+    let add = |user: &str| {
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]
+        })
+    };
+    let path = format!("/Groups/{gid}");
+    std::thread::scope(|s| {
+        for (i, u) in users.iter().enumerate() {
+            let (call, add, path, first) = (&call, &add, &path, &users[0]);
+            s.spawn(move || call("PATCH", path, add(u), &format!("add-{i}")));
+            s.spawn(move || call("PATCH", path, add(first), &format!("same-{i}")));
+        }
+    });
+    let events = backend.events_after(&tenant.id, None, 10_000).unwrap();
+    let added: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::GroupMemberAdded)
+        .collect();
+    let mut who: Vec<String> = added
+        .iter()
+        .map(|e| {
+            let d: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+            d["user"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    who.sort();
+    let mut want = users.clone();
+    want.sort();
+    assert_eq!(who, want, "exactly one group.member_added per member");
+    for e in &added {
+        assert!(e.request_id.starts_with("add-") || e.request_id.starts_with("same-"));
+    }
+    // The feed is in commit order with distinct, increasing cursors.
+    assert!(events.windows(2).all(|w| w[0].cursor < w[1].cursor));
+}

@@ -95,15 +95,15 @@ fn range<'a>(
 }
 
 /// An event as stored by the commit at `cursor`.
-pub(super) fn stored_event(cursor: Cursor, time_ms: i64, e: &NewEvent) -> StoredEvent {
+pub(super) fn stored_event(cursor: Cursor, time_ms: i64, e: NewEvent) -> StoredEvent {
     StoredEvent {
         cursor,
-        id: e.id.clone(),
+        id: e.id,
         kind: e.event.kind,
         time_ms,
-        request_id: e.request_id.clone(),
-        data: e.event.data.clone(),
-        previous: e.event.previous.clone(),
+        request_id: e.request_id,
+        data: e.event.data,
+        previous: e.event.previous,
     }
 }
 
@@ -173,13 +173,13 @@ impl Backend for MemoryBackend {
     fn commit_events(
         &self,
         tenant: &str,
-        checks: &[Check],
-        writes: &[Write],
-        events: &[NewEvent],
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<NewEvent>,
     ) -> Result<u64, StoreError> {
-        check_commit(checks, writes, events)?;
+        check_commit(&checks, &writes, &events)?;
         let mut data = self.data_mut();
-        if !checks_hold(data.tenants.get(tenant), checks) {
+        if !checks_hold(data.tenants.get(tenant), &checks) {
             return Err(StoreError::Conflict);
         }
         if writes.is_empty() {
@@ -191,10 +191,10 @@ impl Backend for MemoryBackend {
         for write in writes {
             match write {
                 Write::Put(k, v) => {
-                    space.insert(k.clone(), (v.clone(), seq));
+                    space.insert(k, (v, seq));
                 }
                 Write::Delete(k) => {
-                    space.remove(k);
+                    space.remove(&k);
                 }
             }
         }

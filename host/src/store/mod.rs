@@ -85,16 +85,18 @@ pub trait Backend: Send + Sync + 'static {
     /// and their index), and answers the commit's sequence number; `Conflict` (and nothing
     /// written) otherwise. A commit without writes changes nothing and answers the current
     /// sequence number; it may carry no events (`Invalid`).
+    /// The lists are taken by value: a group replaced with 100 000 members commits 300 000
+    /// writes and as many events, which a backend may move instead of copying.
     fn commit_events(
         &self,
         tenant: &str,
-        checks: &[Check],
-        writes: &[Write],
-        events: &[NewEvent],
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<NewEvent>,
     ) -> Result<u64, StoreError>;
     /// [`Backend::commit_events`] without events.
     fn commit(&self, tenant: &str, checks: &[Check], writes: &[Write]) -> Result<u64, StoreError> {
-        self.commit_events(tenant, checks, writes, &[])
+        self.commit_events(tenant, checks.to_vec(), writes.to_vec(), Vec::new())
     }
     /// The tenant's events after `after` (from the oldest kept when `None`), in feed order, at
     /// most `limit`.
@@ -356,27 +358,27 @@ pub(crate) mod conformance {
         let s1 = b
             .commit_events(
                 T,
-                &[absent("ev/1")],
-                &[put("ev/1", "x")],
-                &[e1.clone(), e2.clone()],
+                vec![absent("ev/1")],
+                vec![put("ev/1", "x")],
+                vec![e1.clone(), e2.clone()],
             )
             .unwrap();
         assert!(matches!(
             b.commit_events(
                 T,
-                &[absent("ev/1")],
-                &[put("ev/1", "y")],
-                std::slice::from_ref(&e3)
+                vec![absent("ev/1")],
+                vec![put("ev/1", "y")],
+                vec![e3.clone()]
             ),
             Err(StoreError::Conflict)
         ));
-        b.commit_events(U, &[], &[put("ev/1", "u")], std::slice::from_ref(&e3))
+        b.commit_events(U, vec![], vec![put("ev/1", "u")], vec![e3.clone()])
             .unwrap();
         let s2 = b
-            .commit_events(T, &[], &[put("ev/2", "z")], std::slice::from_ref(&e3))
+            .commit_events(T, vec![], vec![put("ev/2", "z")], vec![e3.clone()])
             .unwrap();
         assert!(matches!(
-            b.commit_events(T, &[], &[], std::slice::from_ref(&e3)),
+            b.commit_events(T, vec![], vec![], vec![e3.clone()]),
             Err(StoreError::Invalid(_))
         ));
         let all = b.events_after(T, start, 10).unwrap();

@@ -34,9 +34,9 @@ impl TenantStore<'_> {
     /// Commits with events that already carry their ids and request id.
     pub fn commit_recorded(
         &self,
-        checks: &[Check],
-        writes: &[Write],
-        events: &[NewEvent],
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<NewEvent>,
     ) -> Result<u64, ContractError> {
         Ok(self
             .backend
@@ -73,6 +73,6 @@ impl Store for TenantStore<'_> {
                 event,
             })
             .collect();
-        self.commit_recorded(&checks, &writes, &events)
+        self.commit_recorded(checks, writes, events)
     }
 }

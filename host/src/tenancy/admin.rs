@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::runtime::operator::OperatorError;
 use crate::runtime::Runtime;
 use crate::store::{Backend, Tenant};
 use crate::tenancy::{self as tenants, TenantError, TenantView};
@@ -48,6 +49,10 @@ pub fn router(backend: Arc<dyn Backend>, runtime: Runtime, admin_token: &str) ->
             get(list_tokens).post(add_token),
         )
         .route("/admin/tenants/{tenant}/tokens/{id}", delete(revoke_token))
+        .route(
+            "/admin/tenants/{tenant}/teams",
+            get(list_teams).post(create_team),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(middleware::from_fn(log_request))
@@ -247,6 +252,55 @@ async fn revoke_token(
     })
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Runs a component call for one tenant off the async workers; a refusal keeps the
+/// component's status (409 for a team name in use, 400 for a bad one).
+async fn in_tenant<T, F>(state: &AdminState, name: String, op: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Arc<dyn Backend>, &Runtime, &Tenant) -> Result<T, OperatorError> + Send + 'static,
+{
+    let (backend, runtime) = (state.backend.clone(), state.runtime.clone());
+    tokio::task::spawn_blocking(move || {
+        let tenant = tenants::find(backend.as_ref(), &name)?;
+        op(&backend, &runtime, &tenant).map_err(|e| match e {
+            OperatorError::Refused { status, detail } if status < 500 => ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                detail,
+            ),
+            other => ApiError::from(TenantError::from(other)),
+        })
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the operation failed"))?
+}
+
+async fn list_teams(State(state): State<AdminState>, Path(name): Path<String>) -> ApiResult {
+    let teams = in_tenant(&state, name, |b, rt, t| rt.list_teams(b, t)).await?;
+    Ok(Json(json!({ "teams": teams })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTeam {
+    name: String,
+}
+
+/// Creates a team as the product does (not linked to any IdP group); its `group.created`
+/// event names the admin request.
+async fn create_team(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: CreateTeam = parse_body(&body)?;
+    let request_id = format!("admin-{:016x}", rand::random::<u64>());
+    let team = in_tenant(&state, name, move |b, rt, t| {
+        rt.create_team(b, t, &req.name, &request_id)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(team)).into_response())
 }
 
 #[cfg(test)]

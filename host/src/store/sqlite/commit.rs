@@ -16,12 +16,12 @@ use crate::store::{check_commit, Check, StoreError, Write};
 pub(super) fn commit(
     backend: &SqliteBackend,
     tenant: &str,
-    checks: &[Check],
-    writes: &[Write],
-    events: &[NewEvent],
+    checks: Vec<Check>,
+    writes: Vec<Write>,
+    events: Vec<NewEvent>,
 ) -> Result<u64, StoreError> {
-    check_commit(checks, writes, events)?;
-    let mine = Queued::new(tenant, checks.to_vec(), writes.to_vec(), events.to_vec());
+    check_commit(&checks, &writes, &events)?;
+    let mine = Queued::new(tenant, checks, writes, events);
     backend
         .queue
         .lock()

@@ -136,9 +136,9 @@ impl Backend for SqliteBackend {
     fn commit_events(
         &self,
         tenant: &str,
-        checks: &[Check],
-        writes: &[Write],
-        events: &[NewEvent],
+        checks: Vec<Check>,
+        writes: Vec<Write>,
+        events: Vec<NewEvent>,
     ) -> Result<u64, StoreError> {
         commit::commit(self, tenant, checks, writes, events)
     }
