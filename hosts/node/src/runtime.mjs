@@ -157,17 +157,6 @@ export class Runtime {
       throw fault(e);
     }
   }
-
-  /** The profiles a tenant can be created with. */
-  profiles() {
-    return this.operator.root.operator.profiles();
-  }
-
-  /** The tenant's store invariants, checked by the component: problems in words. */
-  check(tenant, baseUrl = 'http://localhost/scim/v2') {
-    return this.withTenant(tenant.id, (root) =>
-      root.operator.check({ baseUrl, policy: JSON.stringify(tenant.policy ?? {}) }));
-  }
 }
 
 /** Refuses, in words an operator can act on, a component of another contract version. */
