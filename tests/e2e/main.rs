@@ -5,6 +5,7 @@ mod support;
 mod administration;
 mod connections;
 mod contract;
+mod events;
 mod foundation;
 mod groups;
 mod operations;
