@@ -9,5 +9,6 @@ mod events;
 mod foundation;
 mod groups;
 mod operations;
+mod product;
 mod reliability;
 mod vectors;
