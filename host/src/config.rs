@@ -126,6 +126,10 @@ pub struct Layer {
     /// [default: 100000].
     #[arg(long, env = "SCIMLET_AUDIT_RETENTION")]
     pub audit_retention: Option<u64>,
+    /// Days change events are kept for the events API and `scimlet events`, at least 1; a
+    /// reader whose cursor is older gets 410 and resyncs through the SCIM lists [default: 30].
+    #[arg(long, env = "SCIMLET_EVENT_RETENTION_DAYS")]
+    pub event_retention_days: Option<u32>,
     /// Public base URL (e.g. https://scim.example.com) for Location headers; default: from Host.
     #[arg(long, env = "SCIMLET_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -189,6 +193,8 @@ pub struct Settings {
     pub tenant_rate_limit: Option<NonZeroU32>,
     /// [`Layer::audit_retention`], resolved.
     pub audit_retention: u64,
+    /// [`Layer::event_retention_days`], resolved.
+    pub event_retention_days: u32,
     /// [`Layer::public_url`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
@@ -207,6 +213,9 @@ pub struct Settings {
     /// [`Layer::log_format`], resolved.
     pub log_format: LogFormat,
 }
+
+/// A century: beyond it the horizon's arithmetic means nothing.
+const MAX_EVENT_RETENTION_DAYS: u32 = 36_500;
 
 /// The shortest admin token accepted: shorter ones are guessable.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
@@ -245,6 +254,7 @@ impl Layer {
             max_connections: self.max_connections.or(lower.max_connections),
             tenant_rate_limit: self.tenant_rate_limit.or(lower.tenant_rate_limit),
             audit_retention: self.audit_retention.or(lower.audit_retention),
+            event_retention_days: self.event_retention_days.or(lower.event_retention_days),
             public_url: self.public_url.or(lower.public_url),
             admin_listen: self.admin_listen.or(lower.admin_listen),
             admin_token: self.admin_token.or(lower.admin_token),
@@ -278,6 +288,9 @@ impl Layer {
             max_connections: self.max_connections.unwrap_or(1024),
             tenant_rate_limit: self.tenant_rate_limit,
             audit_retention: self.audit_retention.unwrap_or(100_000),
+            event_retention_days: self
+                .event_retention_days
+                .unwrap_or(crate::events::retention::DEFAULT_RETENTION_DAYS),
             public_url: self.public_url,
             admin_listen: self.admin_listen,
             admin_token: self.admin_token,
@@ -301,6 +314,11 @@ impl Settings {
         }
         if self.header_read_timeout_ms == 0 || self.keep_alive_timeout_ms == 0 {
             return invalid("header-read-timeout-ms and keep-alive-timeout-ms must be at least 1");
+        }
+        if !(1..=MAX_EVENT_RETENTION_DAYS).contains(&self.event_retention_days) {
+            return Err(ConfigError::Invalid(format!(
+                "event-retention-days must be between 1 and {MAX_EVENT_RETENTION_DAYS}"
+            )));
         }
         if self.max_connections == 0 {
             return invalid("max-connections must be at least 1");
@@ -343,6 +361,11 @@ impl Settings {
         Ok(())
     }
 
+    /// How long change events are kept.
+    pub fn event_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.event_retention_days) * 86_400)
+    }
+
     /// The settings as a TOML config file, with the admin token redacted.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the settings: {e}\n"))
@@ -375,6 +398,7 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.max_concurrency, 2);
         assert_eq!(s.request_timeout_ms, 30_000);
+        assert_eq!(s.event_retention_days, 30);
         assert_eq!(s.cache_dir, Path::new("./scimlet-data/cache"));
     }
 
@@ -396,6 +420,8 @@ mod tests {
             "admin-token = \"short\"",
             "max-concurrency = 0",
             "max-connections = 0",
+            "event-retention-days = 0",
+            "event-retention-days = 36501",
             "header-read-timeout-ms = 0",
             "keep-alive-timeout-ms = 0",
             "public-url = \"scim.example.com\"",

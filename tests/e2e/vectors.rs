@@ -26,9 +26,23 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use reqwest::blocking::RequestBuilder;
+
 use crate::support::{cli, json, Server};
 
 type Vars = BTreeMap<String, String>;
+
+/// Where a vector's requests go: the binary, or a product embedding the service
+/// (`product.rs`). Paths are relative to the SCIM base; the request carries the tenant's token.
+pub trait Endpoint {
+    fn req(&self, method: &str, path: &str) -> RequestBuilder;
+}
+
+impl Endpoint for Server {
+    fn req(&self, method: &str, path: &str) -> RequestBuilder {
+        Server::req(self, method, path)
+    }
+}
 
 #[test]
 fn okta_vectors() {
@@ -46,6 +60,13 @@ fn vectors_dir() -> PathBuf {
 
 /// Runs every vector file of one identity provider, in name order.
 fn run_dir(idp: &str) {
+    for file in vector_files(idp) {
+        run_file(&file);
+    }
+}
+
+/// The vector files of one identity provider, in name order (`SCIMLET_VECTOR` applied).
+pub fn vector_files(idp: &str) -> Vec<PathBuf> {
     let dir = vectors_dir().join(idp);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
@@ -71,15 +92,33 @@ fn run_dir(idp: &str) {
         assert!(anywhere, "SCIMLET_VECTOR={only} matches no vector file");
         eprintln!("no {idp} vector matches SCIMLET_VECTOR={only}");
     }
-    for file in files {
-        run_file(&file);
-    }
+    files
+}
+
+/// A vector file's content.
+pub fn read_vector(file: &Path) -> Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", file.display()))
 }
 
 fn run_file(file: &Path) {
-    let text = std::fs::read_to_string(file).unwrap();
-    let vector: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", file.display()));
+    let vector = read_vector(file);
+    let server = start(&vector);
+    replay(&server, &vector, file);
+}
+
+/// Sends a vector's steps to `endpoint` in order, checking each answer.
+pub fn replay(endpoint: &dyn Endpoint, vector: &Value, file: &Path) {
+    replay_with(endpoint, vector, file, &mut |_| {});
+}
+
+/// [`replay`], calling `after_write` with the step's label after each mutating step.
+pub fn replay_with(
+    endpoint: &dyn Endpoint,
+    vector: &Value,
+    file: &Path,
+    after_write: &mut dyn FnMut(&str),
+) {
     let label = format!(
         "{}/{}",
         file.parent()
@@ -89,7 +128,6 @@ fn run_file(file: &Path) {
             .to_string_lossy(),
         file.file_name().unwrap().to_string_lossy()
     );
-    let server = start(&vector);
     let headers: Vec<(String, String)> = vector
         .get("headers")
         .and_then(Value::as_object)
@@ -105,7 +143,10 @@ fn run_file(file: &Path) {
     for (i, step) in steps.iter().enumerate() {
         let name = step["name"].as_str().unwrap_or("?");
         let ctx = format!("{label} step {} ({name})", i + 1);
-        run_step(&server, &headers, step, &mut vars, &ctx);
+        run_step(endpoint, &headers, step, &mut vars, &ctx);
+        if step["method"] != "GET" {
+            after_write(&ctx);
+        }
     }
 }
 
@@ -133,7 +174,7 @@ fn start(vector: &Value) -> Server {
 }
 
 fn run_step(
-    server: &Server,
+    server: &dyn Endpoint,
     headers: &[(String, String)],
     step: &Value,
     vars: &mut Vars,
@@ -199,7 +240,7 @@ fn run_step(
 }
 
 fn send(
-    server: &Server,
+    server: &dyn Endpoint,
     headers: &[(String, String)],
     method: &str,
     target: &str,

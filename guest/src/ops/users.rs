@@ -9,7 +9,7 @@ use crate::ops::service::Service;
 use crate::persist::keys;
 use crate::persist::members::{self, Membership};
 use crate::persist::repo::{check_if_match, Plan, Repo};
-use crate::persist::store::{Check, Write};
+use crate::persist::store::{Check, Event, Write};
 use crate::rules::resource;
 
 impl Service<'_> {
@@ -28,13 +28,20 @@ impl Service<'_> {
         self.sync_roles(None, &mut content)?;
         let team = self.policy.default_team.clone();
         self.users_repo()
-            .create_with(content, None, |uid| match &team {
+            .create_beside(content, None, |uid| match &team {
                 Some(name) => self.join_default_team(name, uid),
-                None => Ok((Vec::new(), Vec::new())),
+                None => Ok((Vec::new(), Vec::new(), None)),
             })
     }
 
-    fn join_default_team(&self, name: &str, uid: &str) -> ScimResult<(Vec<Check>, Vec<Write>)> {
+    /// The checks and writes that put `uid` in the team `name`, and the team's document and
+    /// creation event when the team is created by this commit.
+    #[allow(clippy::type_complexity)]
+    fn join_default_team(
+        &self,
+        name: &str,
+        uid: &str,
+    ) -> ScimResult<(Vec<Check>, Vec<Write>, Option<(Value, Event)>)> {
         let groups = Repo::new(
             self.store(),
             Kind::Group,
@@ -42,7 +49,7 @@ impl Service<'_> {
             &self.base_url,
         );
         let index = Kind::Group.index("displayName").expect("indexed");
-        let (mut checks, mut writes) = (Vec::new(), Vec::new());
+        let (mut checks, mut writes, mut created) = (Vec::new(), Vec::new(), None);
         let gid = match groups.lookup(index, name)?.into_iter().next() {
             Some(gid) => {
                 let team = self.store().get(&Kind::Group.resource_key(&gid))?;
@@ -62,13 +69,14 @@ impl Service<'_> {
                 let (c, w) = groups.creation(&gid, &doc)?;
                 checks.extend(c);
                 writes.extend(w);
+                created = groups.event(None, Some(&doc)).map(|e| (doc, e));
                 gid
             }
         };
         writes.extend(members::link(&gid, uid));
         writes.push(members::stamp(keys::group_stamp(&gid)));
         writes.push(members::stamp(keys::user_stamp(uid)));
-        Ok((checks, writes))
+        Ok((checks, writes, created))
     }
 
     /// Keeps the role extension and core `roles` in step: whichever the request changed wins,

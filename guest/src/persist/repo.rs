@@ -201,13 +201,37 @@ impl<'a> Repo<'a> {
         internal: Option<Value>,
         extra: impl Fn(&str) -> ScimResult<(Vec<Check>, Vec<Write>)>,
     ) -> ScimResult<Value> {
+        self.create_beside(content, internal, |id| {
+            let (checks, writes) = extra(id)?;
+            Ok((checks, writes, None))
+        })
+    }
+
+    /// [`Repo::create_with`] for a user whose `extra` may also create a group in the same
+    /// commit (the default team, on first use): that group's document and creation event, so
+    /// that the commit reports the group's creation and its membership events show it.
+    pub fn create_beside(
+        &self,
+        content: Map<String, Value>,
+        internal: Option<Value>,
+        extra: impl Fn(&str) -> ScimResult<(Vec<Check>, Vec<Write>, Option<(Value, Event)>)>,
+    ) -> ScimResult<Value> {
         let (id, doc) = self.new_document(content, internal);
         for _ in 0..MAX_ATTEMPTS {
             let (mut checks, mut writes) = self.creation(&id, &doc)?;
-            let (more_checks, more_writes) = extra(&id)?;
+            let (more_checks, more_writes, beside) = extra(&id)?;
             checks.extend(more_checks);
             writes.extend(more_writes);
-            let events = self.commit_events(None, Some(&doc), &writes)?;
+            let events = match &beside {
+                None => self.commit_events(None, Some(&doc), &writes)?,
+                Some((group, created)) => {
+                    let members = events::memberships(self.store, &writes, &[group])?;
+                    let mut all: Vec<Event> = self.event(None, Some(&doc)).into_iter().collect();
+                    all.push(created.clone());
+                    all.extend(members);
+                    all
+                }
+            };
             match self.store.commit_events(checks, writes, events) {
                 Ok(_) => return Ok(doc),
                 Err(StoreError::Conflict) => continue,

@@ -1,10 +1,11 @@
 //! The `scimlet` command line: its clap types and the dispatch of each command to its module
 //! (`serve` and `config check` in [`serve`], `tenant …` in [`tenant`], `team`, `import`,
-//! `export` and `audit` in [`directory`], `check` in [`check`]).
+//! `export` and `audit` in [`directory`], `check` in [`check`], `events` in [`events`]).
 
 mod check;
 mod data_dir;
 mod directory;
+mod events;
 mod serve;
 mod tenant;
 
@@ -90,6 +91,22 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Print a tenant's change events as JSON lines, in feed order.
+    Events {
+        /// Tenant name or id.
+        tenant: String,
+        /// Only events after this cursor (an event's `cursor`); default: from the oldest kept.
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many events in all.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Keep printing new events as they are committed, until interrupted.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Compile the component ahead of time into the cache directory.
     Precompile {
         #[command(flatten)]
@@ -168,6 +185,13 @@ pub fn run() -> anyhow::Result<()> {
             limit,
             data,
         } => directory::audit(&tenant, since.as_deref(), limit, &data.data),
+        Command::Events {
+            tenant,
+            after,
+            limit,
+            follow,
+            data,
+        } => events::events(&tenant, after.as_deref(), limit, follow, &data.data),
         Command::Import {
             tenant,
             file,

@@ -14,6 +14,7 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::{Control, Handle};
 use scimlet::config::{Settings, StoreKind};
+use scimlet::events::retention;
 use scimlet::http::connections::{ConnectionLimits, LimitedAcceptor};
 use scimlet::metrics::{Metrics, CONTENT_TYPE};
 use scimlet::runtime::{Limits, Runtime};
@@ -105,9 +106,12 @@ async fn run_listeners(
     };
     let control = Control::new();
     let mut servers = tokio::task::JoinSet::new();
+    // Off the request path: on start, then hourly.
+    retention::spawn_pruner(backend.clone(), settings.event_retention());
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
     if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
         let listener = bind(addr)?;
-        let app = admin::router(backend, scim.runtime().clone(), token)
+        let app = admin::router_until(backend, scim.runtime().clone(), token, closing)
             .route("/metrics", metrics_route(scim.metrics()));
         println!(
             "scimlet admin API at {scheme}://{}/admin",
@@ -136,6 +140,7 @@ async fn run_listeners(
     ));
     tokio::spawn(async move {
         shutdown_signal().await;
+        closing_tx.send_replace(true);
         control.graceful_shutdown(None);
     });
     while let Some(done) = servers.join_next().await {

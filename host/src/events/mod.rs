@@ -7,12 +7,16 @@
 //! visible only after every earlier one: a reader that has seen an event has seen every earlier
 //! event of the tenant, and a [`Cursor`] is a complete position in the feed.
 
+pub mod feed;
+pub mod retention;
+
 use std::fmt;
 use std::str::FromStr;
 
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use feed::{Feed, FeedError, FeedPage};
 pub use scimlet_store::{Event, EventKind};
 
 /// An event as a commit hands it to the backend: the component's event, its id and the id of

@@ -131,6 +131,12 @@ impl ScimService {
         &self.inner.runtime
     }
 
+    /// The change feed of the tenants this service serves: a product embedding the service
+    /// reads it in-process, after the cursor it last applied.
+    pub fn feed(&self) -> crate::events::Feed {
+        crate::events::Feed::new(self.inner.backend.clone())
+    }
+
     /// The component's response for a failure the host detected.
     fn page(&self, failure: HostFailure) -> Response<ScimBody> {
         let page = self.inner.runtime.error_page(failure);

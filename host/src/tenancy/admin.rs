@@ -1,6 +1,8 @@
 //! The admin API: tenant and token management over HTTP, JSON in and out, on a listener of its
 //! own and guarded by one admin bearer token. The operations are those of the CLI
-//! ([`crate::tenancy`]).
+//! ([`crate::tenancy`]), and tenants' change feeds (`events`).
+
+mod events;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,14 +33,30 @@ struct AdminState {
     /// SHA-256 of the admin token: comparing digests keeps the comparison constant-time even
     /// when the lengths differ.
     token_digest: [u8; 32],
+    /// Turns true when the server shuts down: long polls end early.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The admin routes under `/admin`, every one of them (and unknown paths) behind the token.
 pub fn router(backend: Arc<dyn Backend>, runtime: Runtime, admin_token: &str) -> Router {
+    // Never closing: the sender lives as long as the receivers hold the channel open.
+    let (_, closing) = tokio::sync::watch::channel(false);
+    router_until(backend, runtime, admin_token, closing)
+}
+
+/// [`router`], whose long polls (`events?wait=`) end as soon as `closing` turns true, so that a
+/// graceful shutdown does not wait for them.
+pub fn router_until(
+    backend: Arc<dyn Backend>,
+    runtime: Runtime,
+    admin_token: &str,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     let state = AdminState {
         backend,
         runtime,
         token_digest: Sha256::digest(admin_token.trim().as_bytes()).into(),
+        closing,
     };
     Router::new()
         .route("/admin/tenants", get(list_tenants).post(create_tenant))
@@ -53,6 +71,7 @@ pub fn router(backend: Arc<dyn Backend>, runtime: Runtime, admin_token: &str) ->
             "/admin/tenants/{tenant}/teams",
             get(list_teams).post(create_team),
         )
+        .route("/admin/tenants/{tenant}/events", get(events::list))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(middleware::from_fn(log_request))
