@@ -193,6 +193,13 @@ fn a_cursor_older_than_the_retention_gets_410() {
     assert_eq!(status, 200);
     assert_eq!(types(&fresh), ["user.created"]);
     assert_eq!(fresh["data"][0]["data"]["userName"], "new@example.com");
+    // The 410 names where to continue once resynced: the newest event then.
+    assert_eq!(body["resume_cursor"], fresh["data"][0]["cursor"], "{body}");
+    create_user(&s, "newer@example.com", "r4");
+    let resume = body["resume_cursor"].as_str().unwrap();
+    let (status, after) = events(&s, "default", &format!("after={resume}"));
+    assert_eq!(status, 200);
+    assert_eq!(after["data"][0]["data"]["userName"], "newer@example.com");
     // The CLI says the same and fails.
     let dir = s.data_dir().to_str().unwrap().to_string();
     let out = cli_output(&["events", "default", "--after", &seen, "--data", &dir]);

@@ -91,8 +91,8 @@ impl Product {
                 .await
             {
                 Ok(page) => page,
-                Err(FeedError::Expired { .. }) => {
-                    self.resync(&scim).await?;
+                Err(FeedError::Expired { resume, .. }) => {
+                    self.resync(&scim, resume).await?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -105,11 +105,11 @@ impl Product {
         }
     }
 
-    /// Replaces the tables with what the SCIM lists hold and restarts the cursor at the oldest
-    /// event kept: replaying those again in order ends at the same state, as each event carries
-    /// the whole resource. The lists are read with a bearer token issued for this and revoked
-    /// after.
-    pub async fn resync(&self, scim: &ScimService) -> anyhow::Result<()> {
+    /// Replaces the tables with what the SCIM lists hold and continues after `resume`, the
+    /// newest event when the feed refused the old cursor: events committed while the lists are
+    /// read come after it and replay harmlessly, as each carries the whole resource. The lists
+    /// are read with a bearer token issued for this and revoked after.
+    pub async fn resync(&self, scim: &ScimService, resume: Cursor) -> anyhow::Result<()> {
         let backend = scim.backend().clone();
         let name = self.tenant.clone();
         let (tenant, token) = tokio::task::spawn_blocking(move || {
@@ -142,7 +142,7 @@ impl Product {
                 add_member(&tx, str_of(g, "id"), str_of(m, "value"))?;
             }
         }
-        set_cursor(&tx, &self.tenant, None)?;
+        set_cursor(&tx, &self.tenant, Some(resume))?;
         tx.commit()?;
         Ok(())
     }

@@ -40,14 +40,17 @@ pub enum FeedError {
     #[error(
         "events after cursor {after} are no longer kept (retention removed every event up to \
          {horizon}): resync through the SCIM lists (GET /Users and GET /Groups with their \
-         members), then continue from the next_cursor of a fresh read without a cursor, which \
-         starts at the oldest event kept"
+         members), then continue after cursor {resume}, the newest event when this answer was \
+         made (events committed during the resync come after it and replay harmlessly)"
     )]
     Expired {
         /// The cursor asked for.
         after: Cursor,
         /// The newest event removed.
         horizon: Cursor,
+        /// Where a reader continues once resynced: the newest event when the page was refused
+        /// (the horizon if none is kept).
+        resume: Cursor,
     },
     /// The store failed: why.
     #[error("store unavailable: {0}")]
@@ -135,7 +138,12 @@ impl Feed {
         // After the read, never before: see the module's documentation.
         if let (Some(after), Some(horizon)) = (after, self.backend.event_horizon(&tenant.id)?) {
             if after < horizon {
-                return Err(FeedError::Expired { after, horizon });
+                let resume = self.backend.event_head(&tenant.id)?.unwrap_or(horizon);
+                return Err(FeedError::Expired {
+                    after,
+                    horizon,
+                    resume,
+                });
             }
         }
         let has_more = events.len() > limit;
@@ -220,9 +228,9 @@ mod tests {
             .collect();
         b.commit_events(
             tenant,
-            &[],
-            &[Write::Put(format!("k/{n}"), vec![1])],
-            &events,
+            vec![],
+            vec![Write::Put(format!("k/{n}"), vec![1])],
+            events,
         )
         .unwrap();
     }

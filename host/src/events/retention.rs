@@ -56,8 +56,13 @@ mod tests {
                 previous: None,
             },
         };
-        b.commit_events("t_1", &[], &[Write::Put("k".into(), vec![1])], &[ev])
-            .unwrap();
+        b.commit_events(
+            "t_1",
+            vec![],
+            vec![Write::Put("k".into(), vec![1])],
+            vec![ev],
+        )
+        .unwrap();
         assert_eq!(prune(&b, Duration::from_secs(86_400)).unwrap(), 0);
         assert_eq!(b.events_after("t_1", None, 10).unwrap().len(), 1);
         std::thread::sleep(Duration::from_millis(5));

@@ -232,6 +232,15 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
+    fn event_head(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
+        let data = self.data();
+        Ok(data
+            .events
+            .get(tenant)
+            .and_then(|feed| feed.last_key_value())
+            .map(|(c, _)| *c))
+    }
+
     fn event_horizon(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
         Ok(self.data().horizons.get(tenant).copied())
     }

@@ -109,6 +109,9 @@ pub trait Backend: Send + Sync + 'static {
     /// The position of the newest event removed by [`Backend::prune_events`]: a reader
     /// positioned before it has missed events. `None` while nothing was removed.
     fn event_horizon(&self, tenant: &str) -> Result<Option<Cursor>, StoreError>;
+    /// The position of the tenant's newest event, `None` while it has none: where a reader
+    /// that has just resynced through the SCIM lists continues.
+    fn event_head(&self, tenant: &str) -> Result<Option<Cursor>, StoreError>;
     /// Removes every tenant's events committed before `before_ms` (Unix milliseconds) and
     /// answers how many went.
     fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError>;
@@ -403,6 +406,8 @@ pub(crate) mod conformance {
         assert_eq!(rest[0].id, e2.id);
         assert_eq!(b.events_after(U, None, 10).unwrap()[0].id, e3.id);
         assert_eq!(b.event_horizon(T).unwrap(), None);
+        assert_eq!(b.event_head(T).unwrap(), Some(all[2].cursor));
+        assert_eq!(b.event_head("t_00000000000000cc").unwrap(), None);
         // Everything is older than a minute from now: all of it goes.
         let removed = b.prune_events(unix_now_millis() + 60_000).unwrap();
         assert!(removed >= 4);

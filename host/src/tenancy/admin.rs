@@ -83,6 +83,8 @@ pub fn router_until(
 struct ApiError {
     status: StatusCode,
     message: String,
+    /// More members of the error object, for the client's program (a 410's `resume_cursor`).
+    extra: Map<String, Value>,
 }
 
 impl ApiError {
@@ -90,6 +92,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            extra: Map::new(),
         }
     }
 }
@@ -109,7 +112,9 @@ impl From<TenantError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.message}))).into_response()
+        let mut body = self.extra;
+        body.insert("error".into(), self.message.into());
+        (self.status, Json(Value::Object(body))).into_response()
     }
 }
 

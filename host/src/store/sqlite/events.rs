@@ -97,6 +97,17 @@ fn cursor(seq: i64, idx: i64) -> Result<Cursor, StoreError> {
     })
 }
 
+/// The newest event of the tenant.
+pub(super) fn head(conn: &Connection, tenant: &str) -> Result<Option<Cursor>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, idx FROM events WHERE tenant = ?1 ORDER BY seq DESC, idx DESC LIMIT 1",
+    )?;
+    let found: Option<(i64, i64)> = stmt
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    found.map(|(s, i)| cursor(s, i)).transpose()
+}
+
 /// The newest pruned event of the tenant.
 pub(super) fn horizon(conn: &Connection, tenant: &str) -> Result<Option<Cursor>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT seq, idx FROM event_horizons WHERE tenant = ?1")?;

@@ -153,6 +153,11 @@ impl Backend for SqliteBackend {
         events::after(&reader, tenant, after, limit)
     }
 
+    fn event_head(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
+        let reader = self.reader()?;
+        events::head(&reader, tenant)
+    }
+
     fn event_horizon(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
         let reader = self.reader()?;
         events::horizon(&reader, tenant)

@@ -19,7 +19,12 @@ impl From<FeedError> for ApiError {
             FeedError::Expired { .. } => StatusCode::GONE,
             FeedError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::new(status, e.to_string())
+        let mut err = ApiError::new(status, e.to_string());
+        if let FeedError::Expired { resume, .. } = e {
+            err.extra
+                .insert("resume_cursor".into(), resume.to_string().into());
+        }
+        err
     }
 }
 
