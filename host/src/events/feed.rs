@@ -52,6 +52,20 @@ pub enum FeedError {
         /// (the horizon if none is kept).
         resume: Cursor,
     },
+    /// The cursor lies past the newest event the tenant ever had: it came from another
+    /// tenant or deployment, or the store was restored from an older backup.
+    #[error(
+        "cursor {after} is past the end of this tenant's feed (its newest event is {}): it \
+         belongs to another tenant or deployment, or the store was restored from a backup; \
+         resync through the SCIM lists and read again without a cursor",
+        newest.map_or_else(|| "none".to_string(), |c| c.to_string())
+    )]
+    Ahead {
+        /// The cursor asked for.
+        after: Cursor,
+        /// The tenant's newest event or, when none is kept, the newest removed.
+        newest: Option<Cursor>,
+    },
     /// The store failed: why.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -144,6 +158,15 @@ impl Feed {
                     horizon,
                     resume,
                 });
+            }
+        }
+        if let (Some(after), true) = (after, events.is_empty()) {
+            let newest = match self.backend.event_head(&tenant.id)? {
+                Some(head) => Some(head),
+                None => self.backend.event_horizon(&tenant.id)?,
+            };
+            if newest.is_none_or(|n| after > n) {
+                return Err(FeedError::Ahead { after, newest });
             }
         }
         let has_more = events.len() > limit;
@@ -255,6 +278,15 @@ mod tests {
         assert_eq!(end.next_cursor, rest.next_cursor);
         assert_eq!(first.to_json()["data"][0]["tenant"], "acme");
         assert_eq!(end.to_json()["data"], json!([]));
+        // A cursor past the newest event was never handed out for this tenant.
+        let past = Cursor {
+            seq: rest.events[0].cursor.seq + 1,
+            index: 0,
+        };
+        assert!(matches!(
+            feed.page("acme", Some(past), 4),
+            Err(FeedError::Ahead { .. })
+        ));
     }
 
     #[test]

@@ -15,7 +15,9 @@ impl From<FeedError> for ApiError {
     fn from(e: FeedError) -> Self {
         let status = match &e {
             FeedError::NoSuchTenant(_) => StatusCode::NOT_FOUND,
-            FeedError::BadCursor(_) | FeedError::BadLimit(_) => StatusCode::BAD_REQUEST,
+            FeedError::BadCursor(_) | FeedError::BadLimit(_) | FeedError::Ahead { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             FeedError::Expired { .. } => StatusCode::GONE,
             FeedError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
