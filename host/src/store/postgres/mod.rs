@@ -112,6 +112,16 @@ impl PostgresBackend {
     }
 }
 
+/// `scimlet migrate`: creates or upgrades the schema at `url` and answers its version.
+pub fn migrate(url: &str, options: PgOptions) -> Result<i64, StoreError> {
+    let backend = PostgresBackend::open(url, options)?;
+    let mut conn = backend.conn()?;
+    let row = conn
+        .client
+        .query_one("SELECT v FROM scimlet_meta WHERE k = 'schema'", &[])?;
+    Ok(row.get(0))
+}
+
 /// Keys are stored as their UTF-8 bytes; anything else was not written by this backend.
 fn key_from_sql(bytes: Vec<u8>) -> Result<String, StoreError> {
     String::from_utf8(bytes)
