@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::support::{admin_json, admin_url, get_as, json, new_user, Server, ADMIN_TOKEN};
+use crate::support::{
+    admin_json, admin_url, cli, get_as, json, new_user, scimlet, Server, ADMIN_TOKEN,
+};
 
 /// A schema of the test database for one test, dropped afterwards.
 struct Schema {
@@ -405,4 +407,52 @@ fn a_database_outage_is_a_503_and_the_host_recovers_by_itself() {
         .send()
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+}
+
+#[test]
+fn migrate_and_the_cli_work_against_postgres() {
+    let Some(schema) = Schema::new("scale_out::migrate_and_cli") else {
+        return;
+    };
+    let url = schema.url(PG_PORT);
+    let out = cli(&["migrate", "--database-url", &url]);
+    assert_eq!(out.trim(), "PostgreSQL schema is at version 1");
+    // Again: nothing to do, same answer.
+    assert_eq!(cli(&["migrate", "--database-url", &url]), out);
+    let out = cli(&[
+        "tenant",
+        "create",
+        "acme",
+        "--store",
+        "postgres",
+        "--database-url",
+        &url,
+    ]);
+    assert!(out.contains("scimlet_"), "{out}");
+    // Selected through the environment, as for serve.
+    let listed = scimlet()
+        .args(["tenant", "list"])
+        .env("SCIMLET_STORE", "postgres")
+        .env("SCIMLET_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("acme"));
+    let missing = scimlet()
+        .args(["tenant", "list", "--store", "postgres"])
+        .env_remove("SCIMLET_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--database-url"));
+    // A host started afterwards serves the tenant the CLI created.
+    let s = host(&url, Some("unused"));
+    let (status, _) = admin_json(
+        s.raw()
+            .get(format!("{}/tenants/acme", admin_url(&s)))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
 }
