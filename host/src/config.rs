@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Storage backend of the server: `sqlite`, the file `scimlet.db` in the data directory, or
+/// Storage backend of the server: `sqlite`, the file `scimlet.db` in the data directory,
+/// `postgres`, a PostgreSQL database shared by any number of hosts (`database-url`), or
 /// `memory`, lost on exit.
 // The variants have no doc comments: clap would list them as help of the possible values and
 // change the `--help` text.
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize, Serializer};
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     Sqlite,
+    Postgres,
     Memory,
 }
 
@@ -71,6 +73,20 @@ pub struct Layer {
     /// Storage backend [default: sqlite].
     #[arg(long, value_enum, env = "SCIMLET_STORE")]
     pub store: Option<StoreKind>,
+    /// PostgreSQL connection URL of `store = "postgres"` (e.g.
+    /// postgres://scimlet@db.internal/scimlet); prefer the environment variable or the config
+    /// file when it holds a password.
+    #[arg(long, env = "SCIMLET_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections this host opens at once [default: 16].
+    #[arg(long, env = "SCIMLET_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<u32>,
+    /// Longest a PostgreSQL statement may run, in milliseconds [default: 30000].
+    #[arg(long, env = "SCIMLET_DATABASE_STATEMENT_TIMEOUT_MS")]
+    pub database_statement_timeout_ms: Option<u64>,
+    /// Longest a PostgreSQL statement waits for a lock, in milliseconds [default: 10000].
+    #[arg(long, env = "SCIMLET_DATABASE_LOCK_TIMEOUT_MS")]
+    pub database_lock_timeout_ms: Option<u64>,
     /// Load this SCIM component instead of the embedded one.
     #[arg(long, env = "SCIMLET_COMPONENT")]
     pub component: Option<PathBuf>,
@@ -161,6 +177,18 @@ pub struct Settings {
     pub data: PathBuf,
     /// [`Layer::store`], resolved.
     pub store: StoreKind,
+    /// [`Layer::database_url`], resolved (the password is not shown).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted_url"
+    )]
+    pub database_url: Option<String>,
+    /// [`Layer::database_pool_size`], resolved.
+    pub database_pool_size: u32,
+    /// [`Layer::database_statement_timeout_ms`], resolved.
+    pub database_statement_timeout_ms: u64,
+    /// [`Layer::database_lock_timeout_ms`], resolved.
+    pub database_lock_timeout_ms: u64,
     /// [`Layer::component`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<PathBuf>,
@@ -239,6 +267,14 @@ impl Layer {
             listen: self.listen.or(lower.listen),
             data: self.data.or(lower.data),
             store: self.store.or(lower.store),
+            database_url: self.database_url.or(lower.database_url),
+            database_pool_size: self.database_pool_size.or(lower.database_pool_size),
+            database_statement_timeout_ms: self
+                .database_statement_timeout_ms
+                .or(lower.database_statement_timeout_ms),
+            database_lock_timeout_ms: self
+                .database_lock_timeout_ms
+                .or(lower.database_lock_timeout_ms),
             component: self.component.or(lower.component),
             cache_dir: self.cache_dir.or(lower.cache_dir),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
@@ -274,6 +310,10 @@ impl Layer {
             cache_dir: self.cache_dir.unwrap_or_else(|| data.join("cache")),
             data,
             store: self.store.unwrap_or(StoreKind::Sqlite),
+            database_url: self.database_url,
+            database_pool_size: self.database_pool_size.unwrap_or(16),
+            database_statement_timeout_ms: self.database_statement_timeout_ms.unwrap_or(30_000),
+            database_lock_timeout_ms: self.database_lock_timeout_ms.unwrap_or(10_000),
             component: self.component,
             max_body_bytes: self.max_body_bytes.unwrap_or(1 << 20),
             max_large_body_bytes: self.max_large_body_bytes.unwrap_or(16 << 20),
@@ -323,6 +363,18 @@ impl Settings {
         if self.max_connections == 0 {
             return invalid("max-connections must be at least 1");
         }
+        if self.store == StoreKind::Postgres && self.database_url.is_none() {
+            return invalid("store = \"postgres\" needs database-url (or SCIMLET_DATABASE_URL)");
+        }
+        if self.database_pool_size == 0
+            || self.database_statement_timeout_ms == 0
+            || self.database_lock_timeout_ms == 0
+        {
+            return invalid(
+                "database-pool-size, database-statement-timeout-ms and \
+                 database-lock-timeout-ms must be at least 1",
+            );
+        }
         if self.max_large_body_bytes < self.max_body_bytes {
             return invalid("max-large-body-bytes must be at least max-body-bytes");
         }
@@ -366,9 +418,58 @@ impl Settings {
         std::time::Duration::from_secs(u64::from(self.event_retention_days) * 86_400)
     }
 
+    /// The PostgreSQL tuning of these settings.
+    pub fn pg_options(&self) -> crate::store::postgres::PgOptions {
+        crate::store::postgres::PgOptions {
+            pool_size: self.database_pool_size,
+            statement_timeout: std::time::Duration::from_millis(self.database_statement_timeout_ms),
+            lock_timeout: std::time::Duration::from_millis(self.database_lock_timeout_ms),
+            ..crate::store::postgres::PgOptions::default()
+        }
+    }
+
     /// The settings as a TOML config file, with the admin token redacted.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the settings: {e}\n"))
+    }
+}
+
+/// A database URL without its password (`user:<redacted>@host`, `password=<redacted>`).
+pub fn redact_database_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let mut out = format!("{scheme}://{}:<redacted>{}", &rest[..colon], &rest[at..]);
+                if out.contains("password=") {
+                    out = redact_password_pairs(&out);
+                }
+                return out;
+            }
+        }
+    }
+    redact_password_pairs(url)
+}
+
+/// `password=…` in a `key=value` string or a URL query, up to the next space or `&`.
+fn redact_password_pairs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("password=") {
+        let (head, tail) = rest.split_at(i + "password=".len());
+        out.push_str(head);
+        out.push_str("<redacted>");
+        let end = tail.find([' ', '&']).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redacted_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_str(&redact_database_url(url)),
+        None => s.serialize_none(),
     }
 }
 
@@ -408,7 +509,7 @@ mod tests {
             .unwrap_err()
             .contains("unknown field"));
         assert!(layer("max-concurrency = \"many\"").is_err());
-        assert!(layer("store = \"postgres\"").is_err());
+        assert!(layer("store = \"mysql\"").is_err());
         assert!(layer("tenant-rate-limit = 0").is_err());
     }
 
@@ -426,11 +527,45 @@ mod tests {
             "keep-alive-timeout-ms = 0",
             "public-url = \"scim.example.com\"",
             "component = \"/no/such/component.wasm\"",
+            "store = \"postgres\"",
+            "database-pool-size = 0",
+            "database-lock-timeout-ms = 0",
         ];
         for text in bad {
             let err = layer(text).unwrap().resolve().unwrap_err();
             assert!(matches!(err, ConfigError::Invalid(_)), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn postgres_is_selected_with_its_url_and_the_password_is_never_printed() {
+        let s = layer(
+            "store = \"postgres\"\ndatabase-url = \"postgres://app:hunter2@db:5432/scim\"\n\
+             database-pool-size = 4",
+        )
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(s.store, StoreKind::Postgres);
+        assert_eq!(s.pg_options().pool_size, 4);
+        let text = s.to_toml();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("postgres://app:<redacted>@db:5432/scim"),
+            "{text}"
+        );
+        assert_eq!(
+            redact_database_url("host=db user=app password=hunter2 dbname=scim"),
+            "host=db user=app password=<redacted> dbname=scim"
+        );
+        assert_eq!(
+            redact_database_url("postgres://app@db/scim?password=x&sslmode=disable"),
+            "postgres://app@db/scim?password=<redacted>&sslmode=disable"
+        );
+        assert_eq!(
+            redact_database_url("postgres://app@db/scim"),
+            "postgres://app@db/scim"
+        );
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod groups;
 mod operations;
 mod product;
 mod reliability;
+mod scale_out;
 mod vectors;

@@ -2,12 +2,14 @@
 //! (`operator.check`), run over the same tenant-scoped storage the component serves from.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use scimlet::config::StoreKind;
 use scimlet::runtime::{GuestFault, Runtime};
-use scimlet::store::sqlite::SqliteBackend;
 use scimlet::store::{Backend, StoreError, Tenant};
+
+use super::DataArgs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -15,20 +17,24 @@ pub enum CheckError {
     NoStore(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Open(String),
     #[error("the check could not run: {0}")]
     Component(#[from] GuestFault),
     #[error("store invariants do not hold: {problems} problem(s) in {tenants} tenant(s)")]
     Failed { tenants: usize, problems: usize },
 }
 
-/// Checks every tenant of the SQLite store in `data`, printing a report; fails if any problem
+/// Checks every tenant of the store `data` selects, printing a report; fails if any problem
 /// is found.
-pub fn run(runtime: &Runtime, data: &Path) -> Result<(), CheckError> {
-    let db = data.join("scimlet.db");
-    if !db.is_file() {
-        return Err(CheckError::NoStore(data.to_owned()));
+pub fn run(runtime: &Runtime, data: &DataArgs) -> Result<(), CheckError> {
+    let sqlite = matches!(data.store, None | Some(StoreKind::Sqlite));
+    if sqlite && !data.data.join("scimlet.db").is_file() {
+        return Err(CheckError::NoStore(data.data.clone()));
     }
-    let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&db)?);
+    let backend = data
+        .open()
+        .map_err(|e| CheckError::Open(format!("{e:#}")))?;
     let (mut tenants, mut problems) = (0, 0);
     for tenant in backend.tenants()? {
         let found = confirmed_problems(runtime, &backend, &tenant)?;

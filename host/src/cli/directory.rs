@@ -1,7 +1,7 @@
 //! The `team`, `import` and `export` subcommands: the product's own view of its directory.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use std::sync::Arc;
 
@@ -11,8 +11,7 @@ use scimlet::import::{self, Format};
 use scimlet::runtime::Runtime;
 use scimlet::store::{Backend, Tenant};
 
-use super::data_dir::open;
-use super::{offline_runtime, ComponentArgs};
+use super::{offline_runtime, ComponentArgs, DataArgs};
 
 #[derive(Subcommand)]
 pub enum TeamCommand {
@@ -22,16 +21,16 @@ pub enum TeamCommand {
         tenant: String,
         /// Team name.
         name: String,
-        #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
         #[command(flatten)]
         component: ComponentArgs,
     },
     /// List a tenant's teams: name, id, whether an IdP group is linked, member count.
     List {
         tenant: String,
-        #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
         #[command(flatten)]
         component: ComponentArgs,
     },
@@ -39,12 +38,12 @@ pub enum TeamCommand {
 
 /// The store of `data`, the component, and the tenant named `name` in that store.
 fn open_tenant(
-    data: &Path,
+    data: &DataArgs,
     component: &ComponentArgs,
     name: &str,
 ) -> anyhow::Result<(Arc<dyn Backend>, Runtime, Tenant)> {
-    let backend: Arc<dyn Backend> = Arc::new(open(data)?);
-    let runtime = offline_runtime(data, component)?;
+    let backend = data.open()?;
+    let runtime = offline_runtime(&data.data, component)?;
     let tenant = tenant(backend.as_ref(), name)?;
     Ok((backend, runtime, tenant))
 }
@@ -97,7 +96,7 @@ pub fn team(command: TeamCommand) -> anyhow::Result<()> {
 pub fn import_file(
     tenant_name: &str,
     file: &Path,
-    data: &Path,
+    data: &DataArgs,
     component: &ComponentArgs,
 ) -> anyhow::Result<()> {
     let (backend, runtime, tenant) = open_tenant(data, component, tenant_name)?;
@@ -145,7 +144,7 @@ pub fn import_file(
 pub fn export(
     tenant_name: &str,
     csv: bool,
-    data: &Path,
+    data: &DataArgs,
     component: &ComponentArgs,
 ) -> anyhow::Result<()> {
     let (backend, runtime, tenant) = open_tenant(data, component, tenant_name)?;
@@ -161,17 +160,17 @@ pub fn audit(
     tenant_name: &str,
     since: Option<&str>,
     limit: u32,
-    data: &Path,
+    data: &DataArgs,
 ) -> anyhow::Result<()> {
-    let backend = open(data)?;
-    let tenant = tenant(&backend, tenant_name)?;
+    let backend = data.open()?;
+    let tenant = tenant(backend.as_ref(), tenant_name)?;
     let since = match since {
         Some(s) => scimlet::audit::parse_since(s).map_err(anyhow::Error::msg)?,
         None => 0,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for record in scimlet::audit::read(&backend, &tenant.id, since, limit)? {
+    for record in scimlet::audit::read(backend.as_ref(), &tenant.id, since, limit)? {
         writeln!(out, "{record}")?;
     }
     Ok(())

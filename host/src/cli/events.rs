@@ -2,14 +2,11 @@
 //! running server may be committing to the same store meanwhile).
 
 use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use scimlet::events::feed::{self, Feed};
-use scimlet::store::Backend;
 
-use super::data_dir::open;
+use super::DataArgs;
 
 /// Prints the events after `after` (from the oldest kept when absent), at most `limit` in all;
 /// with `follow`, then keeps polling for new ones until interrupted (or `limit` is reached).
@@ -18,9 +15,9 @@ pub fn events(
     after: Option<&str>,
     limit: Option<u64>,
     follow: bool,
-    data: &Path,
+    data: &DataArgs,
 ) -> anyhow::Result<()> {
-    let backend: Arc<dyn Backend> = Arc::new(open(data)?);
+    let backend = data.open()?;
     let feed = Feed::new(backend);
     let mut cursor = Feed::parse_cursor(after.unwrap_or_default()).context("--after")?;
     let mut left = limit.unwrap_or(u64::MAX);

@@ -1,6 +1,7 @@
 //! The `scimlet` command line: its clap types and the dispatch of each command to its module
 //! (`serve` and `config check` in [`serve`], `tenant …` in [`tenant`], `team`, `import`,
-//! `export` and `audit` in [`directory`], `check` in [`check`], `events` in [`events`]).
+//! `export` and `audit` in [`directory`], `check` in [`check`], `events` in [`events`];
+//! `migrate` here).
 
 mod check;
 mod data_dir;
@@ -10,11 +11,14 @@ mod serve;
 mod tenant;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use scimlet::config::{Layer, LogFormat, Settings};
+use scimlet::config::{Layer, LogFormat, Settings, StoreKind};
 use scimlet::runtime::{Limits, Runtime, EMBEDDED_COMPONENT};
+use scimlet::store::postgres::PgOptions;
+use scimlet::store::Backend;
 
 use tenant::TenantCommand;
 
@@ -107,6 +111,13 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Create or upgrade the PostgreSQL schema ahead of starting the hosts (they also do it on
+    /// start), then exit.
+    Migrate {
+        /// PostgreSQL connection URL.
+        #[arg(long, env = "SCIMLET_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
     /// Compile the component ahead of time into the cache directory.
     Precompile {
         #[command(flatten)]
@@ -121,6 +132,28 @@ pub(crate) struct DataArgs {
     /// Data directory (the SQLite store lives inside).
     #[arg(long, env = "SCIMLET_DATA", default_value = "./scimlet-data")]
     pub(crate) data: PathBuf,
+    /// Storage backend: sqlite (in the data directory) or postgres (--database-url)
+    /// [default: sqlite].
+    #[arg(long, value_enum, env = "SCIMLET_STORE")]
+    pub(crate) store: Option<StoreKind>,
+    /// PostgreSQL connection URL of --store postgres.
+    #[arg(long, env = "SCIMLET_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+}
+
+impl DataArgs {
+    /// The store these arguments select; the memory store exists only inside `serve`.
+    pub(crate) fn open(&self) -> anyhow::Result<Arc<dyn Backend>> {
+        let kind = self.store.unwrap_or(StoreKind::Sqlite);
+        if kind == StoreKind::Memory {
+            anyhow::bail!(
+                "--store memory lives inside one `scimlet serve` process; \
+                 this command needs sqlite or postgres"
+            );
+        }
+        let url = self.database_url.as_deref();
+        data_dir::open_store(kind, &self.data, url, PgOptions::default())
+    }
 }
 
 /// Which component runs the SCIM rules: every command that needs one takes these.
@@ -184,29 +217,35 @@ pub fn run() -> anyhow::Result<()> {
             since,
             limit,
             data,
-        } => directory::audit(&tenant, since.as_deref(), limit, &data.data),
+        } => directory::audit(&tenant, since.as_deref(), limit, &data),
         Command::Events {
             tenant,
             after,
             limit,
             follow,
             data,
-        } => events::events(&tenant, after.as_deref(), limit, follow, &data.data),
+        } => events::events(&tenant, after.as_deref(), limit, follow, &data),
         Command::Import {
             tenant,
             file,
             data,
             component,
-        } => directory::import_file(&tenant, &file, &data.data, &component),
+        } => directory::import_file(&tenant, &file, &data, &component),
         Command::Export {
             tenant,
             csv,
             data,
             component,
-        } => directory::export(&tenant, csv, &data.data, &component),
+        } => directory::export(&tenant, csv, &data, &component),
         Command::Check { data, component } => {
             let runtime = offline_runtime(&data.data, &component)?;
-            Ok(check::run(&runtime, &data.data)?)
+            Ok(check::run(&runtime, &data)?)
+        }
+        Command::Migrate { database_url } => {
+            let version = scimlet::store::postgres::migrate(&database_url, PgOptions::default())
+                .context("migrate the PostgreSQL schema")?;
+            println!("PostgreSQL schema is at version {version}");
+            Ok(())
         }
         Command::Precompile { data, component } => {
             let started = std::time::Instant::now();

@@ -13,12 +13,11 @@ use axum::routing::get;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::{Control, Handle};
-use scimlet::config::{Settings, StoreKind};
+use scimlet::config::Settings;
 use scimlet::events::retention;
 use scimlet::http::connections::{ConnectionLimits, LimitedAcceptor};
 use scimlet::metrics::{Metrics, CONTENT_TYPE};
 use scimlet::runtime::{Limits, Runtime};
-use scimlet::store::memory::MemoryBackend;
 use scimlet::store::Backend;
 use scimlet::tenancy::{self as tenants, admin};
 use scimlet::{ScimService, ServiceConfig};
@@ -56,10 +55,12 @@ async fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
 }
 
 pub(super) fn serve(settings: Settings) -> anyhow::Result<()> {
-    let backend: Arc<dyn Backend> = match settings.store {
-        StoreKind::Sqlite => Arc::new(data_dir::open(&settings.data)?),
-        StoreKind::Memory => Arc::new(MemoryBackend::new()),
-    };
+    let backend = data_dir::open_store(
+        settings.store,
+        &settings.data,
+        settings.database_url.as_deref(),
+        settings.pg_options(),
+    )?;
     let limits = Limits {
         memory_bytes: settings.guest_memory_mib << 20,
         large_memory_bytes: settings.guest_large_memory_mib << 20,
@@ -204,12 +205,18 @@ fn metrics_route(metrics: &Metrics) -> axum::routing::MethodRouter {
     })
 }
 
-/// On first start with an empty store, creates tenant `default` and prints its token once.
+/// On first start with an empty store, creates tenant `default` and prints its token once
+/// (hosts starting together on one empty database: one creates it, the others go on).
 fn ensure_default_tenant(backend: &dyn Backend, runtime: &Runtime) -> anyhow::Result<()> {
     if !backend.tenants()?.is_empty() {
         return Ok(());
     }
-    let (tenant, token) = tenants::create(backend, runtime, "default", "standard", None)?;
+    let (tenant, token) = match tenants::create(backend, runtime, "default", "standard", None) {
+        Ok(created) => created,
+        // Another host on the same database created it first: that host printed the token.
+        Err(tenants::TenantError::AlreadyExists(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "Created tenant '{}'. Its bearer token (shown only now; keep it secret):",
         tenant.name

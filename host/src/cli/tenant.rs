@@ -2,10 +2,9 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use scimlet::store::Backend;
 use scimlet::tenancy::{self as tenants, TokenView};
 
-use super::{data_dir, offline_runtime, ComponentArgs, DataArgs};
+use super::{offline_runtime, ComponentArgs, DataArgs};
 
 #[derive(Subcommand)]
 pub(super) enum TenantCommand {
@@ -90,10 +89,15 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             data,
             component,
         } => {
-            let backend = data_dir::open(&data.data)?;
+            let backend = data.open()?;
             let runtime = offline_runtime(&data.data, &component)?;
-            let (tenant, token) =
-                tenants::create(&backend, &runtime, &name, &profile, default_team.as_deref())?;
+            let (tenant, token) = tenants::create(
+                backend.as_ref(),
+                &runtime,
+                &name,
+                &profile,
+                default_team.as_deref(),
+            )?;
             println!(
                 "Created tenant '{}' (id {}, profile {profile}). Bearer token:",
                 tenant.name, tenant.id
@@ -101,7 +105,7 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             println!("{}", token.token);
         }
         TenantCommand::List { data } => {
-            let backend = data_dir::open(&data.data)?;
+            let backend = data.open()?;
             println!("{:<24} {:<20} {:<10} CREATED", "NAME", "ID", "PROFILE");
             for t in backend.tenants()? {
                 let view = tenants::TenantView::from(&t);
@@ -116,9 +120,10 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             data,
             component,
         } => {
-            let backend = data_dir::open(&data.data)?;
+            let backend = data.open()?;
             let runtime = offline_runtime(&data.data, &component)?;
-            let policy = tenants::effective_policy(&runtime, &tenants::find(&backend, &tenant)?)?;
+            let policy =
+                tenants::effective_policy(&runtime, &tenants::find(backend.as_ref(), &tenant)?)?;
             println!("{}", serde_json::to_string_pretty(&policy)?);
         }
         TenantCommand::Set {
@@ -128,12 +133,12 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             data,
             component,
         } => {
-            let backend = data_dir::open(&data.data)?;
+            let backend = data.open()?;
             let runtime = offline_runtime(&data.data, &component)?;
-            let found = tenants::find(&backend, &tenant)?;
+            let found = tenants::find(backend.as_ref(), &tenant)?;
             let value = tenants::parse_value(&value);
             let changes = serde_json::Map::from_iter([(key.clone(), value.clone())]);
-            tenants::set_policy(&backend, &runtime, &found, changes)
+            tenants::set_policy(backend.as_ref(), &runtime, &found, changes)
                 .with_context(|| format!("{key} was not changed"))?;
             println!("Set {key} = {value} for tenant '{}'.", found.name);
         }
@@ -145,9 +150,9 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Add { tenant, data } => {
-            let backend = data_dir::open(&data.data)?;
-            let found = tenants::find(&backend, &tenant)?;
-            let issued = tenants::issue_token(&backend, &found.id)?;
+            let backend = data.open()?;
+            let found = tenants::find(backend.as_ref(), &tenant)?;
+            let issued = tenants::issue_token(backend.as_ref(), &found.id)?;
             println!(
                 "Added token {} to tenant '{}'. Bearer token (shown only now; keep it secret):",
                 issued.id, found.name
@@ -155,14 +160,14 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{}", issued.token);
         }
         TokenCommand::List { tenant, data } => {
-            let backend = data_dir::open(&data.data)?;
-            let found = tenants::find(&backend, &tenant)?;
+            let backend = data.open()?;
+            let found = tenants::find(backend.as_ref(), &tenant)?;
             println!("{:<20} {:<22} REVOKED", "ID", "CREATED");
             for TokenView {
                 id,
                 created,
                 revoked,
-            } in tenants::tokens(&backend, &found)?
+            } in tenants::tokens(backend.as_ref(), &found)?
             {
                 let revoked = if revoked { "yes" } else { "no" };
                 println!("{id:<20} {created:<22} {revoked}");
@@ -173,9 +178,9 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             token_id,
             data,
         } => {
-            let backend = data_dir::open(&data.data)?;
-            let found = tenants::find(&backend, &tenant)?;
-            tenants::revoke_token(&backend, &found, &token_id)?;
+            let backend = data.open()?;
+            let found = tenants::find(backend.as_ref(), &tenant)?;
+            tenants::revoke_token(backend.as_ref(), &found, &token_id)?;
             println!("Revoked token {token_id} of tenant '{}'.", found.name);
         }
     }

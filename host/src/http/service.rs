@@ -211,6 +211,12 @@ impl ScimService {
             "scim request"
         );
         resp.headers_mut().insert(REQUEST_ID, request_id);
+        // Every 503 is temporary (the store unreachable, at capacity, out of time): tell the
+        // client when to come back, also when the component rendered it (a store call failed).
+        if status == 503 && !resp.headers().contains_key(header::RETRY_AFTER) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+        }
         resp
     }
 
