@@ -40,6 +40,9 @@ pub struct Webhook {
     pub next_attempt_ms: i64,
     /// The last failure, for operators; cleared by a success.
     pub last_error: Option<String>,
+    /// When the pending event first failed (Unix milliseconds of the database's clock), 0 while
+    /// deliveries succeed: retries stop some days after it.
+    pub failing_since_ms: i64,
     /// The host holding the lease, if one ever did.
     pub lease_owner: Option<String>,
     /// When the lease ends, Unix milliseconds of the database's clock.
@@ -104,12 +107,12 @@ pub trait WebhookStore: Send + Sync {
         owner: &str,
         ttl: Duration,
     ) -> Result<Option<Webhook>, StoreError>;
-    /// Stores the position reached and renews the lease for `ttl`, clearing failures; `false`
+    /// Stores the position reached (the one held, to renew only) and renews the lease for `ttl`, clearing failures; `false`
     /// (and nothing written) if the lease is no longer held.
     fn advance_webhook(
         &self,
         lease: &Lease,
-        cursor: Cursor,
+        cursor: Option<Cursor>,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
     /// Records a failure and ends the lease; `false` (and nothing written) if the lease is no
@@ -216,6 +219,7 @@ impl WebhookStore for MemoryWebhooks {
             w.attempts = 0;
             w.next_attempt_ms = 0;
             w.last_error = None;
+            w.failing_since_ms = 0;
             w.lease_expiry_ms = 0;
             w.lease_epoch += 1;
             Ok(())
@@ -260,16 +264,17 @@ impl WebhookStore for MemoryWebhooks {
     fn advance_webhook(
         &self,
         lease: &Lease,
-        cursor: Cursor,
+        cursor: Option<Cursor>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         self.with(|m| {
             let Some(w) = Self::held(m, lease) else {
                 return Ok(false);
             };
-            w.cursor = Some(cursor);
+            w.cursor = cursor;
             w.attempts = 0;
             w.last_error = None;
+            w.failing_since_ms = 0;
             w.lease_expiry_ms = unix_now_millis().saturating_add(millis(ttl));
             Ok(true)
         })
@@ -281,6 +286,9 @@ impl WebhookStore for MemoryWebhooks {
                 return Ok(false);
             };
             w.attempts = failure.attempts;
+            if w.failing_since_ms == 0 {
+                w.failing_since_ms = unix_now_millis();
+            }
             w.next_attempt_ms = unix_now_millis().saturating_add(millis(failure.retry_in));
             w.last_error = Some(failure.error.clone());
             w.disabled = failure.disable.clone();
@@ -321,6 +329,7 @@ pub(crate) mod conformance {
             attempts: 0,
             next_attempt_ms: 0,
             last_error: None,
+            failing_since_ms: 0,
             lease_owner: None,
             lease_expiry_ms: 0,
             lease_epoch: 0,
@@ -378,14 +387,14 @@ pub(crate) mod conformance {
             .contains(&(T.into(), "wh_l".into())));
         let la = lease(&a);
         let c5 = Cursor { seq: 5, index: 0 };
-        assert!(s.advance_webhook(&la, c5, TTL).unwrap());
+        assert!(s.advance_webhook(&la, Some(c5), TTL).unwrap());
         assert!(s.release_webhook(&la).unwrap());
         // B claims; A's lease is gone: its writes change nothing.
         let b = s.claim_webhook(T, "wh_l", "host-b", TTL).unwrap().unwrap();
         assert!(b.lease_epoch > a.lease_epoch);
         assert_eq!(b.cursor, Some(c5));
         let c9 = Cursor { seq: 9, index: 0 };
-        assert!(!s.advance_webhook(&la, c9, TTL).unwrap());
+        assert!(!s.advance_webhook(&la, Some(c9), TTL).unwrap());
         let failure = Failure {
             attempts: 1,
             retry_in: Duration::from_secs(60),
@@ -399,6 +408,7 @@ pub(crate) mod conformance {
         assert!(s.fail_webhook(&lb, &failure).unwrap());
         let w = s.webhook(T, "wh_l").unwrap().unwrap();
         assert_eq!((w.attempts, w.last_error.as_deref()), (1, Some("HTTP 500")));
+        assert!(w.failing_since_ms > 1_700_000_000_000);
         assert_eq!(s.claim_webhook(T, "wh_l", "host-a", TTL).unwrap(), None);
         // A replay makes it due at once, enabled, at the new position, and fences B out.
         s.reposition_webhook(T, "wh_l", None).unwrap();
@@ -408,7 +418,7 @@ pub(crate) mod conformance {
             (None, 0, None)
         );
         s.reposition_webhook(T, "wh_l", Some(c9)).unwrap();
-        assert!(!s.advance_webhook(&lease(&c), c5, TTL).unwrap());
+        assert!(!s.advance_webhook(&lease(&c), Some(c5), TTL).unwrap());
         // A disabling failure stops claims until a replay.
         let d = s.claim_webhook(T, "wh_l", "host-a", TTL).unwrap().unwrap();
         let gone = Failure {

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
+    failing_since_ms INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
     lease_expiry_ms INTEGER NOT NULL DEFAULT 0,
     lease_epoch INTEGER NOT NULL DEFAULT 0,

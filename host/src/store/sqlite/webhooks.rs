@@ -18,7 +18,8 @@ use crate::store::StoreError;
 const NOW: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
 const COLUMNS: &str = "tenant, id, url, types, secret, created_at, disabled, cursor_seq, \
-     cursor_idx, attempts, next_attempt_ms, last_error, lease_owner, lease_expiry_ms, lease_epoch";
+     cursor_idx, attempts, next_attempt_ms, last_error, failing_since_ms, lease_owner, \
+     lease_expiry_ms, lease_epoch";
 
 /// The lease is held: same owner, same epoch, not expired.
 const HELD: &str = "tenant = ?1 AND id = ?2 AND lease_owner = ?3 AND lease_epoch = ?4 \
@@ -55,9 +56,10 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         attempts: u32::try_from(r.get::<_, i64>(9)?).unwrap_or(u32::MAX),
         next_attempt_ms: r.get(10)?,
         last_error: r.get(11)?,
-        lease_owner: r.get(12)?,
-        lease_expiry_ms: r.get(13)?,
-        lease_epoch: u64_from_sql(r.get(14)?)?,
+        failing_since_ms: r.get(12)?,
+        lease_owner: r.get(13)?,
+        lease_expiry_ms: r.get(14)?,
+        lease_epoch: u64_from_sql(r.get(15)?)?,
     })
 }
 
@@ -78,7 +80,7 @@ impl WebhookStore for SqliteBackend {
         let (seq, idx) = cursor_params(w.cursor);
         let sql = format!(
             "INSERT INTO webhooks({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         );
         let done = writer.prepare_cached(&sql)?.execute(params![
             w.tenant,
@@ -93,6 +95,7 @@ impl WebhookStore for SqliteBackend {
             w.attempts,
             w.next_attempt_ms,
             w.last_error,
+            w.failing_since_ms,
             w.lease_owner,
             w.lease_expiry_ms,
             to_sql_int(w.lease_epoch),
@@ -145,7 +148,8 @@ impl WebhookStore for SqliteBackend {
         let n = writer
             .prepare_cached(
                 "UPDATE webhooks SET cursor_seq = ?3, cursor_idx = ?4, disabled = NULL, \
-                 attempts = 0, next_attempt_ms = 0, last_error = NULL, lease_expiry_ms = 0, \
+                 attempts = 0, next_attempt_ms = 0, last_error = NULL, failing_since_ms = 0, \
+                 lease_expiry_ms = 0, \
                  lease_epoch = lease_epoch + 1 WHERE tenant = ?1 AND id = ?2",
             )?
             .execute(params![tenant, id, seq, idx])?;
@@ -191,21 +195,22 @@ impl WebhookStore for SqliteBackend {
     fn advance_webhook(
         &self,
         lease: &Lease,
-        cursor: Cursor,
+        cursor: Option<Cursor>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let writer = self.writer()?;
         let sql = format!(
             "UPDATE webhooks SET cursor_seq = ?5, cursor_idx = ?6, attempts = 0, \
-             last_error = NULL, lease_expiry_ms = {NOW} + ?7 WHERE {HELD}"
+             last_error = NULL, failing_since_ms = 0, lease_expiry_ms = {NOW} + ?7 WHERE {HELD}"
         );
+        let (seq, idx) = cursor_params(cursor);
         let n = writer.prepare_cached(&sql)?.execute(params![
             lease.tenant,
             lease.id,
             lease.owner,
             to_sql_int(lease.epoch),
-            to_sql_int(cursor.seq),
-            i64::from(cursor.index),
+            seq,
+            idx,
             millis(ttl),
         ])?;
         Ok(n == 1)
@@ -215,7 +220,8 @@ impl WebhookStore for SqliteBackend {
         let writer = self.writer()?;
         let sql = format!(
             "UPDATE webhooks SET attempts = ?5, next_attempt_ms = {NOW} + ?6, last_error = ?7, \
-             disabled = ?8, lease_expiry_ms = 0 WHERE {HELD}"
+             disabled = ?8, lease_expiry_ms = 0, failing_since_ms = CASE \
+             WHEN failing_since_ms = 0 THEN {NOW} ELSE failing_since_ms END WHERE {HELD}"
         );
         let n = writer.prepare_cached(&sql)?.execute(params![
             lease.tenant,
@@ -275,6 +281,7 @@ mod tests {
             attempts: 0,
             next_attempt_ms: 0,
             last_error: None,
+            failing_since_ms: 0,
             lease_owner: None,
             lease_expiry_ms: 0,
             lease_epoch: 0,
@@ -290,10 +297,10 @@ mod tests {
             epoch: got.lease_epoch,
         };
         let c = Cursor { seq: 3, index: 2 };
-        assert!(a.advance_webhook(&lease, c, ttl).unwrap());
+        assert!(a.advance_webhook(&lease, Some(c), ttl).unwrap());
         assert!(a.release_webhook(&lease).unwrap());
         let got = b.claim_webhook("t_1", "wh_1", "b", ttl).unwrap().unwrap();
         assert_eq!(got.cursor, Some(c));
-        assert!(!a.advance_webhook(&lease, Cursor::default(), ttl).unwrap());
+        assert!(!a.advance_webhook(&lease, None, ttl).unwrap());
     }
 }
