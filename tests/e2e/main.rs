@@ -12,3 +12,4 @@ mod operations;
 mod product;
 mod reliability;
 mod vectors;
+mod webhooks;

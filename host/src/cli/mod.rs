@@ -8,6 +8,7 @@ mod directory;
 mod events;
 mod serve;
 mod tenant;
+mod webhook;
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +108,11 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Manage a tenant's webhook endpoints (its change events POSTed, signed, in order).
+    Webhook {
+        #[command(subcommand)]
+        command: webhook::WebhookCommand,
+    },
     /// Compile the component ahead of time into the cache directory.
     Precompile {
         #[command(flatten)]
@@ -178,6 +184,7 @@ pub fn run() -> anyhow::Result<()> {
             command: ConfigCommand::Check(args),
         } => serve::config_check(args),
         Command::Tenant { command } => tenant::tenant(command),
+        Command::Webhook { command } => webhook::webhook(command),
         Command::Team { command } => directory::team(command),
         Command::Audit {
             tenant,

@@ -74,6 +74,13 @@ impl SecretKey {
         Ok(SecretKey(bytes.into()))
     }
 
+    /// A random key, for a store that does not outlive the process (`store = "memory"`).
+    pub fn random() -> SecretKey {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        SecretKey(bytes.into())
+    }
+
     /// The configured key, else the data directory's key file, generated (mode 0600) if absent.
     pub fn resolve(configured: Option<&str>, data: &Path) -> Result<SecretKey, SecretError> {
         match configured {
