@@ -165,6 +165,14 @@ pub struct Layer {
     /// Log format [default: text].
     #[arg(long, value_enum, env = "SCIMLET_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Key encrypting webhook secrets at rest: base64 of 32 bytes [default: generated into
+    /// DATA/webhook-secret.key].
+    #[arg(long, env = "SCIMLET_WEBHOOK_SECRET_KEY", hide_env_values = true)]
+    pub webhook_secret_key: Option<String>,
+    /// Allow webhook URLs on loopback, private and link-local addresses [default: false].
+    #[arg(long, env = "SCIMLET_WEBHOOK_ALLOW_PRIVATE", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: Option<bool>,
 }
 
 /// Complete, checked settings.
@@ -240,6 +248,11 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// [`Layer::log_format`], resolved.
     pub log_format: LogFormat,
+    /// [`Layer::webhook_secret_key`], resolved.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "redacted")]
+    pub webhook_secret_key: Option<String>,
+    /// [`Layer::webhook_allow_private`], resolved.
+    pub webhook_allow_private: bool,
 }
 
 /// A century: beyond it the horizon's arithmetic means nothing.
@@ -297,6 +310,8 @@ impl Layer {
             tls_cert: self.tls_cert.or(lower.tls_cert),
             tls_key: self.tls_key.or(lower.tls_key),
             log_format: self.log_format.or(lower.log_format),
+            webhook_secret_key: self.webhook_secret_key.or(lower.webhook_secret_key),
+            webhook_allow_private: self.webhook_allow_private.or(lower.webhook_allow_private),
         }
     }
 
@@ -337,6 +352,8 @@ impl Layer {
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             log_format: self.log_format.unwrap_or_default(),
+            webhook_secret_key: self.webhook_secret_key,
+            webhook_allow_private: self.webhook_allow_private.unwrap_or(false),
         };
         settings.check()?;
         Ok(settings)
@@ -393,6 +410,10 @@ impl Settings {
                     "admin-token must be at least {MIN_ADMIN_TOKEN_LEN} characters"
                 )));
             }
+        }
+        if let Some(key) = &self.webhook_secret_key {
+            crate::webhooks::secrets::SecretKey::from_base64(key)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -526,6 +547,7 @@ mod tests {
             "header-read-timeout-ms = 0",
             "keep-alive-timeout-ms = 0",
             "public-url = \"scim.example.com\"",
+            "webhook-secret-key = \"c2hvcnQ=\"",
             "component = \"/no/such/component.wasm\"",
             "store = \"postgres\"",
             "database-pool-size = 0",

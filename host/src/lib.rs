@@ -24,6 +24,7 @@ pub mod private_files;
 pub mod runtime;
 pub mod store;
 pub mod tenancy;
+pub mod webhooks;
 
 pub use http::{ScimBody, ScimService, ServiceConfig};
 /// Tenant administration, at its path from before the [`tenancy`] module.

@@ -13,3 +13,4 @@ mod product;
 mod reliability;
 mod scale_out;
 mod vectors;
+mod webhooks;

@@ -9,6 +9,7 @@ mod directory;
 mod events;
 mod serve;
 mod tenant;
+mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -118,6 +119,11 @@ enum Command {
         #[arg(long, env = "SCIMLET_DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
+    /// Manage a tenant's webhook endpoints (its change events POSTed, signed, in order).
+    Webhook {
+        #[command(subcommand)]
+        command: webhook::WebhookCommand,
+    },
     /// Compile the component ahead of time into the cache directory.
     Precompile {
         #[command(flatten)]
@@ -211,6 +217,7 @@ pub fn run() -> anyhow::Result<()> {
             command: ConfigCommand::Check(args),
         } => serve::config_check(args),
         Command::Tenant { command } => tenant::tenant(command),
+        Command::Webhook { command } => webhook::webhook(command),
         Command::Team { command } => directory::team(command),
         Command::Audit {
             tenant,

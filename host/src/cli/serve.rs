@@ -13,13 +13,17 @@ use axum::routing::get;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::{Control, Handle};
-use scimlet::config::Settings;
+use scimlet::config::{Settings, StoreKind};
 use scimlet::events::retention;
 use scimlet::http::connections::{ConnectionLimits, LimitedAcceptor};
 use scimlet::metrics::{Metrics, CONTENT_TYPE};
 use scimlet::runtime::{Limits, Runtime};
 use scimlet::store::Backend;
 use scimlet::tenancy::{self as tenants, admin};
+use scimlet::webhooks::delivery::{Deliverer, DeliveryConfig};
+use scimlet::webhooks::secrets::SecretKey;
+use scimlet::webhooks::url_policy::UrlPolicy;
+use scimlet::webhooks::Webhooks;
 use scimlet::{ScimService, ServiceConfig};
 
 use super::{data_dir, load_runtime, ServeArgs};
@@ -82,10 +86,19 @@ pub(super) fn serve(settings: Settings) -> anyhow::Result<()> {
         ..ServiceConfig::default()
     };
     let scim = ScimService::new(runtime, backend.clone(), config);
+    let key = match (&settings.webhook_secret_key, settings.store) {
+        (None, StoreKind::Memory) => SecretKey::random(),
+        (configured, _) => SecretKey::resolve(configured.as_deref(), &settings.data)?,
+    };
+    let policy = UrlPolicy {
+        allow_private: settings.webhook_allow_private,
+    };
+    let webhooks = Webhooks::new(backend.clone(), key.clone(), policy);
+    let deliverer = Deliverer::new(backend.clone(), key, policy, DeliveryConfig::default())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run_listeners(settings, scim, backend))
+    rt.block_on(run_listeners(settings, scim, backend, webhooks, deliverer))
 }
 
 /// Binds every listener, prints their URLs (the admin one first: the SCIM line ends the
@@ -94,6 +107,8 @@ async fn run_listeners(
     settings: Settings,
     scim: ScimService,
     backend: Arc<dyn Backend>,
+    webhooks: Webhooks,
+    deliverer: Deliverer,
 ) -> anyhow::Result<()> {
     let tls = match tls_files(&settings) {
         Some((cert, key)) => Some(load_tls(cert, key).await?),
@@ -110,10 +125,18 @@ async fn run_listeners(
     // Off the request path: on start, then hourly.
     retention::spawn_pruner(backend.clone(), settings.event_retention());
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    // Off the request path too: a slow or dead receiver never delays an IdP.
+    let delivery = tokio::spawn(deliverer.run(closing.clone()));
     if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
         let listener = bind(addr)?;
-        let app = admin::router_until(backend, scim.runtime().clone(), token, closing)
-            .route("/metrics", metrics_route(scim.metrics()));
+        let app = admin::router_with(
+            backend,
+            scim.runtime().clone(),
+            token,
+            closing,
+            Some(webhooks),
+        )
+        .route("/metrics", metrics_route(scim.metrics()));
         println!(
             "scimlet admin API at {scheme}://{}/admin",
             listener.local_addr()?
@@ -147,6 +170,9 @@ async fn run_listeners(
     while let Some(done) = servers.join_next().await {
         done.context("server task failed")??;
     }
+    // Attempts under way are dropped (they are delivered again later: at least once), the
+    // positions reached are stored and the leases given up so another host need not wait.
+    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
     Ok(())
 }
 

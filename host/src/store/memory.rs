@@ -50,6 +50,7 @@ pub struct MemoryBackend {
     data: RwLock<Data>,
     registry: RwLock<Registry>,
     signal: EventSignal,
+    webhooks: super::webhooks::MemoryWebhooks,
 }
 
 impl MemoryBackend {
@@ -266,6 +267,10 @@ impl Backend for MemoryBackend {
 
     fn event_signal(&self) -> &EventSignal {
         &self.signal
+    }
+
+    fn webhooks(&self) -> Option<&dyn super::WebhookStore> {
+        Some(&self.webhooks)
     }
 
     fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError> {

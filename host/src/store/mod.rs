@@ -10,6 +10,7 @@ mod positions;
 pub mod postgres;
 pub mod sqlite;
 mod tenant_view;
+pub mod webhooks;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,7 @@ use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
 /// The key-value types are the store contract's, shared with the guest: one definition.
 pub use scimlet_store::{Check, Entry, Scan, Write};
 pub use tenant_view::TenantStore;
+pub use webhooks::WebhookStore;
 
 /// Why a backend call failed: the contract's key-value failures, plus the registry's own.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -135,6 +137,10 @@ pub trait Backend: Send + Sync + 'static {
     fn revoke_token(&self, tenant_id: &str, token_id: &str) -> Result<(), StoreError>;
     /// The tenant owning an active (not revoked) token with this hash.
     fn tenant_for_token(&self, token_hash: &[u8; 32]) -> Result<Option<Tenant>, StoreError>;
+    /// The store of webhook endpoints and their delivery state, if this backend keeps them.
+    fn webhooks(&self) -> Option<&dyn WebhookStore> {
+        None
+    }
 }
 
 /// Prefix of every bearer token, so that leaked tokens are recognisable by secret scanners.

@@ -3,6 +3,7 @@
 //! ([`crate::tenancy`]), and tenants' change feeds (`events`).
 
 mod events;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +36,8 @@ struct AdminState {
     token_digest: [u8; 32],
     /// Turns true when the server shuts down: long polls end early.
     closing: tokio::sync::watch::Receiver<bool>,
+    /// Webhook administration; `None`: the webhook routes answer 404.
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 /// The admin routes under `/admin`, every one of them (and unknown paths) behind the token.
@@ -52,11 +55,23 @@ pub fn router_until(
     admin_token: &str,
     closing: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
+    router_with(backend, runtime, admin_token, closing, None)
+}
+
+/// [`router_until`] with the webhook routes (`/admin/tenants/{tenant}/webhooks`).
+pub fn router_with(
+    backend: Arc<dyn Backend>,
+    runtime: Runtime,
+    admin_token: &str,
+    closing: tokio::sync::watch::Receiver<bool>,
+    webhooks: Option<crate::webhooks::Webhooks>,
+) -> Router {
     let state = AdminState {
         backend,
         runtime,
         token_digest: Sha256::digest(admin_token.trim().as_bytes()).into(),
         closing,
+        webhooks,
     };
     Router::new()
         .route("/admin/tenants", get(list_tenants).post(create_tenant))
@@ -72,6 +87,7 @@ pub fn router_until(
             get(list_teams).post(create_team),
         )
         .route("/admin/tenants/{tenant}/events", get(events::list))
+        .merge(webhooks::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(middleware::from_fn(log_request))

@@ -11,6 +11,7 @@ mod events;
 mod kv;
 mod pool;
 mod registry;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -170,6 +171,10 @@ impl Backend for SqliteBackend {
 
     fn event_signal(&self) -> &EventSignal {
         &self.signal
+    }
+
+    fn webhooks(&self) -> Option<&dyn super::WebhookStore> {
+        Some(self)
     }
 
     fn create_tenant(&self, name: &str, policy: serde_json::Value) -> Result<Tenant, StoreError> {

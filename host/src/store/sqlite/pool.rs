@@ -53,6 +53,25 @@ CREATE TABLE IF NOT EXISTS event_horizons (
     seq INTEGER NOT NULL,
     idx INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhooks (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    types TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled TEXT,
+    cursor_seq INTEGER,
+    cursor_idx INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    failing_since_ms INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expiry_ms INTEGER NOT NULL DEFAULT 0,
+    lease_epoch INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, id)
+);
 INSERT OR IGNORE INTO meta(k, v) VALUES ('seq', 0);
 ";
 
