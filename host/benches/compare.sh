@@ -5,6 +5,7 @@
 #   host/benches/compare.sh [--users N] [--duration SECS] [--connections C] [--threads T]
 #                           [--spares S] [--peer-users N] [--peer-spares S]
 #                           [--peer-max-seconds SECS] [--no-peer] [--no-boundary] [--out FILE]
+#                           [--store postgres [--hosts 2] [--database-url URL]]
 #
 #   --users N             users preloaded into scimlet, all members of one group "Big" (100000)
 #   --duration SECS       length of each scenario (10)
@@ -20,6 +21,12 @@
 #   --no-peer             measure scimlet alone
 #   --no-boundary         skip `cargo bench -p scimlet --bench boundary`
 #   --out FILE            also write the report to FILE (always: ~/.cache/scimlet-bench/last-report.md)
+#   --store postgres      after SQLite, run the same scenarios on PostgreSQL with one host (the
+#                         data imported by `scimlet import`, timed), in a fresh schema of the
+#                         database dropped afterwards; the report compares them with SQLite
+#   --hosts 2             with --store postgres: also with two hosts on that database, requests
+#                         spread over both (two wrk processes, half the connections each)
+#   --database-url URL    PostgreSQL to use (postgres://postgres@127.0.0.1:5432/test)
 #
 # Installs what it lacks: wrk (Debian package), and a Python venv with scim2-server from PyPI in
 # ~/.cache/scimlet-bench (SCIMLET_BENCH_CACHE overrides). Data is preloaded with `scimlet import`
@@ -38,6 +45,9 @@ PEER_MAX_SECONDS=900
 PEER=1
 BOUNDARY=1
 OUT=""
+PG=0
+HOSTS=1
+PG_URL="postgres://postgres@127.0.0.1:5432/test"
 
 ARGS="$*"
 while [ $# -gt 0 ]; do
@@ -53,6 +63,10 @@ while [ $# -gt 0 ]; do
     --no-peer) PEER=0; shift ;;
     --no-boundary) BOUNDARY=0; shift ;;
     --out) OUT="$2"; shift 2 ;;
+    --store) [ "$2" = postgres ] || { echo "--store takes postgres (SQLite always runs)" >&2; exit 2; }
+             PG=1; shift 2 ;;
+    --hosts) HOSTS="$2"; shift 2 ;;
+    --database-url) PG_URL="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -148,6 +162,7 @@ declare -A STATUS PROBLEMS
 # wrk_run SCENARIO WHO PORT BASE TOKEN DIR DEEP FROM SLICE CONNECTIONS SECONDS TIMEOUT -> RESULT line
 # (wrk's own CPU seconds, user + system, go to $WORK/wrk.cpu)
 wrk_run() {
+  if [ -n "${PORT2:-}" ]; then wrk_run2 "$@"; return; fi
   local line TIMEFORMAT='%U %S'
   { time SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2$$$RANDOM" \
     DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$8" SPARE_COUNT="$9" \
@@ -157,6 +172,33 @@ wrk_run() {
   cat "$WORK/wrk.out" >>"$WORK/wrk-$2.log"
   line="$(grep '^RESULT' "$WORK/wrk.out" || true)"
   echo "${line:-RESULT requests=0 duration_us=${11}000000 p50_us=0 p99_us=0 non2xx=0 connect=0 read=0 write=0 timeout=0 wraps=0}"
+}
+
+# wrk_run with the load spread over two hosts (ports $3 and $PORT2): two wrk processes at once,
+# half the connections and half the spare slice each; requests and errors are summed, and the
+# latency percentiles are the worse of the two processes'.
+wrk_run2() {
+  local half=$((${10} / 2)) part=$(($9 / 2)) w1 w2 TIMEFORMAT='%U %S'
+  { time {
+    SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2a$$$RANDOM" \
+      DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$8" SPARE_COUNT="$part" \
+      wrk -t"$THREADS" -c"$half" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" \
+      >"$WORK/wrk.out" 2>&1 &
+    w1=$!
+    SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2b$$$RANDOM" \
+      DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$(($8 + part))" SPARE_COUNT="$part" \
+      wrk -t"$THREADS" -c"$((${10} - half))" -d"${11}s" --timeout "${12}s" -s "$LUA" \
+      "http://127.0.0.1:$PORT2" >"$WORK/wrk2.out" 2>&1 &
+    w2=$!
+    wait "$w1" "$w2"; }; } 2>"$WORK/wrk.time" || true
+  awk '{ print $1 + $2 }' "$WORK/wrk.time" >"$WORK/wrk.cpu"
+  cat "$WORK/wrk.out" "$WORK/wrk2.out" >>"$WORK/wrk-$2.log"
+  { grep -h '^RESULT' "$WORK/wrk.out" "$WORK/wrk2.out" || true; } | awk '
+    { for (i = 2; i <= NF; i++) { split($i, kv, "="); k = kv[1]; v = kv[2] + 0
+        if (k ~ /^(duration_us|p50_us|p99_us)$/) { if (v > r[k]) r[k] = v } else r[k] += v } ; n++ }
+    END { if (n < 2) r["requests"] = 0
+      printf "RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d connect=%d read=%d write=%d timeout=%d wraps=%d\n",
+        r["requests"], r["duration_us"], r["p50_us"], r["p99_us"], r["non2xx"], r["connect"], r["read"], r["write"], r["timeout"], r["wraps"] }'
 }
 
 # drain PORT BASE TOKEN DIR: waits (300 s at most) until the server answers GET /Users/{id} within
@@ -310,6 +352,59 @@ if [ "$PEER" = 1 ]; then
   wait "$PPID_" 2>/dev/null || true
 fi
 
+# --- PostgreSQL ---------------------------------------------------------------------------------
+# pg_run WHO HOSTS: the same data imported into a fresh schema (timed), HOSTS hosts on it, the
+# same scenarios. Sets PG_IMPORT_S[WHO] and PG_LOADED[WHO].
+declare -A PG_IMPORT_S PG_LOADED
+PG_SCHEMAS=()
+pg_drop_schemas() {
+  for schema in "${PG_SCHEMAS[@]}"; do
+    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+  done
+}
+pg_run() {
+  local who="$1" hosts="$2" schema="scimlet_bench_$$_$RANDOM" url token port port2="" pid pid2 t0 dir
+  psql -q -v ON_ERROR_STOP=1 "$PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
+  PG_SCHEMAS+=("$schema")
+  url="$PG_URL?options=-csearch_path%3D$schema"
+  case "$PG_URL" in *\?*) url="$PG_URL&options=-csearch_path%3D$schema" ;; esac
+  local store=(--store postgres --database-url "$url")
+  token="$("$BIN" tenant create bench "${store[@]}" --data "$DATA" 2>/dev/null | tail -n1)"
+  log "$who: scimlet import of $USERS users + $SPARES spares into PostgreSQL"
+  t0=$(date +%s.%N)
+  "$BIN" import bench "$WORK/import.jsonl" "${store[@]}" --data "$DATA" >&2
+  PG_IMPORT_S[$who]="$(since "$t0")"
+  log "$who: imported in ${PG_IMPORT_S[$who]} s"
+  port="$(free_port)"
+  NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$port" --data "$DATA" "${store[@]}" >"$WORK/$who.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  wait_http "http://127.0.0.1:$port/healthz"
+  if [ "$hosts" = 2 ]; then
+    port2="$(free_port)"
+    NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$port2" --data "$DATA" "${store[@]}" >"$WORK/$who-2.log" 2>&1 &
+    pid2=$!
+    PIDS+=("$pid2")
+    wait_http "http://127.0.0.1:$port2/healthz"
+  fi
+  dir="$WORK/$who-ids"
+  mkdir -p "$dir"
+  loader dump --base "http://127.0.0.1:$port/scim/v2" --token "$token" --out "$dir"
+  PG_LOADED[$who]="$(cat "$dir/loaded.txt")"
+  PORT2="$port2" run_scenarios "$who" "$port" /scim/v2 "$token" "$dir" \
+    "$((PG_LOADED[$who] + $(wc -l <"$dir/spares.txt") - 99))" "$WORK/$who.log" "$pid"
+  kill "$pid" ${pid2:+"$pid2"}
+  wait "$pid" ${pid2:+"$pid2"} 2>/dev/null || true
+  grep -hE 'ERROR|WARN|panicked' "$WORK/$who.log" ${pid2:+"$WORK/$who-2.log"} | head -200 \
+    >"$CACHE/last-$who-problems.log" || true
+}
+if [ "$PG" = 1 ]; then
+  if [ "$IMPORTED" != 1 ]; then echo "--store postgres needs scimlet import" >&2; exit 1; fi
+  trap 'pg_drop_schemas; cleanup' EXIT
+  pg_run pg1 1
+  if [ "$HOSTS" = 2 ]; then pg_run pg2 2; fi
+fi
+
 # --- boundary bench -----------------------------------------------------------------------------
 if [ "$BOUNDARY" = 1 ]; then
   log "cargo bench -p scimlet --bench boundary"
@@ -424,6 +519,41 @@ MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
       echo "- Note: $who ran out of spare users; $w member adds re-added an existing member."
     fi
   done
+  if [ "$PG" = 1 ]; then
+    echo
+    echo "Same scenarios and data on PostgreSQL 15 (same machine, loopback; durable commits on both):"
+    echo
+    if [ "$HOSTS" = 2 ]; then
+      echo "| scenario | SQLite req/s | PostgreSQL 1 host req/s | p50 ms | p99 ms | vs SQLite | PostgreSQL 2 hosts req/s | p50 ms | p99 ms | vs SQLite |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    else
+      echo "| scenario | SQLite req/s | PostgreSQL 1 host req/s | p50 ms | p99 ms | vs SQLite |"
+      echo "|---|---:|---:|---:|---:|---:|"
+    fi
+    for s in $SCENARIOS; do
+      row="| $(label "$s") | $(rps "$(field "${RES[scimlet:$s]}" requests)" "$(field "${RES[scimlet:$s]}" duration_us)")"
+      for who in pg1 pg2; do
+        [ "$who" = pg2 ] && [ "$HOSTS" != 2 ] && continue
+        pct="$(awk -v a="$(rate "$who:$s")" -v b="$(rate "scimlet:$s")" 'BEGIN { if (b == 0) print "—"; else printf "%.0f %%", a / b * 100 }')"
+        row="$row | $(cell "$who:$s") | $pct"
+      done
+      echo "$row |"
+    done
+    echo
+    for who in pg1 pg2; do
+      [ -n "${PG_IMPORT_S[$who]:-}" ] || continue
+      n=$((USERS + SPARES))
+      echo "- \`scimlet import\` into PostgreSQL ($who): $n users ($USERS in group \"Big\") in ${PG_IMPORT_S[$who]} s = **$(awk -v n="$n" -v t="${PG_IMPORT_S[$who]}" 'BEGIN { printf "%.0f", n / t }') users/s**."
+    done
+    for s in $SCENARIOS; do
+      for who in pg1 pg2; do
+        if [ -n "${STATUS[$who:$s]:-}" ]; then
+          echo "- ⚠ $who, $(label "$s"): non-2xx responses ${STATUS[$who:$s]}${PROBLEMS[$who:$s]:+; logged: ${PROBLEMS[$who:$s]}}."
+        fi
+      done
+    done
+    echo
+  fi
   echo "- scimlet host peak RSS (VmHWM): $((S_HWM / 1024)) MB (RSS after preload $((RSS_AFTER_LOAD / 1024)) MB, at the end $((S_RSS / 1024)) MB)."
   printf -- '- scimlet RSS / peak RSS after each scenario (MB):'
   for s in $SCENARIOS; do printf ' %s %s;' "$s" "${RSS[scimlet:$s]}"; done

@@ -5,6 +5,7 @@ mod support;
 mod administration;
 mod connections;
 mod contract;
+mod copy;
 mod events;
 mod foundation;
 mod groups;

@@ -17,16 +17,16 @@ use crate::support::{
 };
 
 /// A schema of the test database for one test, dropped afterwards.
-struct Schema {
+pub(crate) struct Schema {
     name: String,
     admin: postgres::Client,
 }
 
 const PG_HOST: &str = "127.0.0.1";
-const PG_PORT: u16 = 5432;
+pub(crate) const PG_PORT: u16 = 5432;
 
 impl Schema {
-    fn new(test: &str) -> Option<Schema> {
+    pub(crate) fn new(test: &str) -> Option<Schema> {
         let url = format!("postgres://postgres@{PG_HOST}:{PG_PORT}/test");
         let mut admin = match postgres::Client::connect(&url, postgres::NoTls) {
             Ok(c) => c,
@@ -46,7 +46,7 @@ impl Schema {
     }
 
     /// The database URL of a host reaching PostgreSQL at `port`.
-    fn url(&self, port: u16) -> String {
+    pub(crate) fn url(&self, port: u16) -> String {
         format!(
             "postgres://postgres@{PG_HOST}:{port}/test?options=-csearch_path%3D{}",
             self.name

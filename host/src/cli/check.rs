@@ -35,9 +35,14 @@ pub fn run(runtime: &Runtime, data: &DataArgs) -> Result<(), CheckError> {
     let backend = data
         .open()
         .map_err(|e| CheckError::Open(format!("{e:#}")))?;
+    check_backend(runtime, &backend)
+}
+
+/// Checks every tenant of `backend`, printing a report; fails if any problem is found.
+pub fn check_backend(runtime: &Runtime, backend: &Arc<dyn Backend>) -> Result<(), CheckError> {
     let (mut tenants, mut problems) = (0, 0);
     for tenant in backend.tenants()? {
-        let found = confirmed_problems(runtime, &backend, &tenant)?;
+        let found = confirmed_problems(runtime, backend, &tenant)?;
         if found.is_empty() {
             println!("tenant '{}' ({}): ok", tenant.name, tenant.id);
             continue;

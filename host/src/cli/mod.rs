@@ -1,9 +1,10 @@
 //! The `scimlet` command line: its clap types and the dispatch of each command to its module
 //! (`serve` and `config check` in [`serve`], `tenant …` in [`tenant`], `team`, `import`,
-//! `export` and `audit` in [`directory`], `check` in [`check`], `events` in [`events`];
-//! `migrate` here).
+//! `export` and `audit` in [`directory`], `check` in [`check`], `events` in [`events`],
+//! `copy` in [`copy`]; `migrate` here).
 
 mod check;
+mod copy;
 mod data_dir;
 mod directory;
 mod events;
@@ -112,6 +113,9 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Copy a whole deployment (tenants, tokens, data, audit log, events) between a data
+    /// directory and PostgreSQL, into an empty target, then check the target.
+    Copy(copy::CopyArgs),
     /// Create or upgrade the PostgreSQL schema ahead of starting the hosts (they also do it on
     /// start), then exit.
     Migrate {
@@ -248,6 +252,7 @@ pub fn run() -> anyhow::Result<()> {
             let runtime = offline_runtime(&data.data, &component)?;
             Ok(check::run(&runtime, &data)?)
         }
+        Command::Copy(args) => copy::copy(&args),
         Command::Migrate { database_url } => {
             let version = scimlet::store::postgres::migrate(&database_url, PgOptions::default())
                 .context("migrate the PostgreSQL schema")?;

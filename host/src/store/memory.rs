@@ -11,7 +11,7 @@ use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
 use super::{
     check_commit, check_key, check_policy, check_range, check_tenant_name, new_tenant_id,
     new_token_id, skip_as_usize, unix_now, unix_now_millis, Backend, Check, Entry, Scan,
-    StoreError, Tenant, TokenInfo, Write,
+    StoreError, StoredToken, Tenant, TokenInfo, Write,
 };
 
 /// A stored value and the sequence number of the commit that wrote it.
@@ -27,11 +27,6 @@ struct Data {
     events: HashMap<String, BTreeMap<Cursor, StoredEvent>>,
     /// Per tenant id, the newest event pruned.
     horizons: HashMap<String, Cursor>,
-}
-
-struct StoredToken {
-    info: TokenInfo,
-    hash: [u8; 32],
 }
 
 #[derive(Default)]
@@ -373,6 +368,84 @@ impl Backend for MemoryBackend {
             }
         }
         Ok(found.and_then(|t| reg.tenants.get(&t.info.tenant_id).cloned()))
+    }
+
+    fn stored_tokens(&self, tenant_id: &str) -> Result<Vec<StoredToken>, StoreError> {
+        let reg = self.registry();
+        if !reg.tenants.contains_key(tenant_id) {
+            return Err(StoreError::NotFound(format!("tenant {tenant_id:?}")));
+        }
+        Ok(reg
+            .tokens
+            .iter()
+            .filter(|t| t.info.tenant_id == tenant_id)
+            .cloned()
+            .collect())
+    }
+
+    fn restore_tenant(&self, tenant: &Tenant, tokens: &[StoredToken]) -> Result<(), StoreError> {
+        check_tenant_name(&tenant.name)?;
+        check_policy(&tenant.policy)?;
+        let mut reg = self.registry_mut();
+        if reg.tenants.contains_key(&tenant.id) || reg.names.contains_key(&tenant.name) {
+            return Err(StoreError::AlreadyExists(format!(
+                "tenant {:?}",
+                tenant.name
+            )));
+        }
+        let taken = |t: &StoredToken| {
+            reg.tokens
+                .iter()
+                .any(|old| old.hash == t.hash || old.info.id == t.info.id)
+        };
+        if tokens.iter().any(taken) {
+            return Err(StoreError::AlreadyExists("token".into()));
+        }
+        reg.names.insert(tenant.name.clone(), tenant.id.clone());
+        reg.tenants.insert(tenant.id.clone(), tenant.clone());
+        reg.tokens.extend(tokens.iter().map(|t| StoredToken {
+            info: TokenInfo {
+                tenant_id: tenant.id.clone(),
+                ..t.info.clone()
+            },
+            hash: t.hash,
+        }));
+        Ok(())
+    }
+
+    fn restore_entries(&self, tenant: &str, entries: &[Entry]) -> Result<(), StoreError> {
+        entries.iter().try_for_each(|e| check_key(&e.key))?;
+        let mut data = self.data_mut();
+        let space = data.tenants.entry(tenant.to_owned()).or_default();
+        for e in entries {
+            space.insert(e.key.clone(), (e.value.clone(), e.version));
+        }
+        Ok(())
+    }
+
+    fn restore_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<(), StoreError> {
+        let mut data = self.data_mut();
+        let feed = data.events.entry(tenant.to_owned()).or_default();
+        for e in events {
+            feed.insert(e.cursor, e.clone());
+        }
+        Ok(())
+    }
+
+    fn restore_sequence(
+        &self,
+        tenant: &str,
+        seq: u64,
+        horizon: Option<Cursor>,
+    ) -> Result<(), StoreError> {
+        let mut data = self.data_mut();
+        // One sequence for every tenant: raising it for one raises it for all, harmlessly.
+        data.seq = data.seq.max(seq);
+        if let Some(h) = horizon {
+            let old = data.horizons.entry(tenant.to_owned()).or_insert(h);
+            *old = (*old).max(h);
+        }
+        Ok(())
     }
 }
 

@@ -71,6 +71,16 @@ pub struct TokenInfo {
     pub revoked: bool,
 }
 
+/// A bearer token as the registry keeps it: its metadata and the SHA-256 hash of the token.
+/// Read and written only to move a deployment (`scimlet copy`), so that tokens keep working.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredToken {
+    /// Id, tenant, creation time, revoked.
+    pub info: TokenInfo,
+    /// SHA-256 of the token.
+    pub hash: [u8; 32],
+}
+
 /// Storage for every tenant. Implementations are cheap to share (`Arc<dyn Backend>`), blocking,
 /// and safe to call from many threads at once.
 pub trait Backend: Send + Sync + 'static {
@@ -141,6 +151,29 @@ pub trait Backend: Send + Sync + 'static {
     fn webhooks(&self) -> Option<&dyn WebhookStore> {
         None
     }
+
+    // Moving a deployment (`scimlet copy`): raw reads and writes that keep ids, hashes,
+    // versions and cursors as they are. Not for serving: they bypass the commit's checks.
+
+    /// The tenant's tokens with their hashes (revoked ones included), oldest first; `NotFound`
+    /// for an unknown tenant.
+    fn stored_tokens(&self, tenant_id: &str) -> Result<Vec<StoredToken>, StoreError>;
+    /// Registers `tenant` as it is (id, name, policy, creation time) with `tokens` as they are;
+    /// `AlreadyExists` (and nothing registered) if its id, its name or a token is taken.
+    fn restore_tenant(&self, tenant: &Tenant, tokens: &[StoredToken]) -> Result<(), StoreError>;
+    /// Writes `entries` with their own versions, replacing what the keys held.
+    fn restore_entries(&self, tenant: &str, entries: &[Entry]) -> Result<(), StoreError>;
+    /// Stores `events` at their own cursors (ids, times and request ids kept).
+    fn restore_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<(), StoreError>;
+    /// Raises the tenant's commit sequence to at least `seq` (the source's, which is past every
+    /// version and event restored), so that its next commit numbers after them and no version
+    /// repeats, and moves its event horizon to `horizon` if that is newer.
+    fn restore_sequence(
+        &self,
+        tenant: &str,
+        seq: u64,
+        horizon: Option<Cursor>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Prefix of every bearer token, so that leaked tokens are recognisable by secret scanners.
@@ -336,6 +369,141 @@ pub(crate) mod conformance {
         tenant_registry(b);
         tokens(b);
         event_feed(b);
+        restore(b);
+    }
+
+    /// What `scimlet copy` relies on: a tenant, its tokens, entries and events written as they
+    /// were read, and commits after them numbered past every restored version and event.
+    fn restore(b: &dyn Backend) {
+        use crate::events::EventKind as K;
+        let tenant = Tenant {
+            id: "t_00000000000000dd".into(),
+            name: "restored".into(),
+            policy: json!({"profile": "writer"}),
+            created_at: 1_700_000_000,
+        };
+        let (live, gone) = (generate_token(), generate_token());
+        let tokens = [
+            StoredToken {
+                info: TokenInfo {
+                    id: "k_0000000000000001".into(),
+                    tenant_id: tenant.id.clone(),
+                    created_at: 1_700_000_001,
+                    revoked: false,
+                },
+                hash: hash_token(&live),
+            },
+            StoredToken {
+                info: TokenInfo {
+                    id: "k_0000000000000002".into(),
+                    tenant_id: tenant.id.clone(),
+                    created_at: 1_700_000_002,
+                    revoked: true,
+                },
+                hash: hash_token(&gone),
+            },
+        ];
+        b.restore_tenant(&tenant, &tokens).unwrap();
+        assert_eq!(b.tenant("restored").unwrap().as_ref(), Some(&tenant));
+        assert_eq!(b.stored_tokens(&tenant.id).unwrap(), tokens);
+        assert_eq!(
+            b.tenant_for_token(&hash_token(&live)).unwrap().as_ref(),
+            Some(&tenant)
+        );
+        assert_eq!(b.tenant_for_token(&hash_token(&gone)).unwrap(), None);
+        // The same id, the same name or a registered token: refused, nothing registered.
+        let renamed = Tenant {
+            name: "other".into(),
+            ..tenant.clone()
+        };
+        assert!(matches!(
+            b.restore_tenant(&renamed, &[]),
+            Err(StoreError::AlreadyExists(_))
+        ));
+        let reused = Tenant {
+            id: "t_00000000000000ee".into(),
+            name: "fresh".into(),
+            ..tenant.clone()
+        };
+        assert!(matches!(
+            b.restore_tenant(&reused, &tokens[..1]),
+            Err(StoreError::AlreadyExists(_))
+        ));
+        assert_eq!(b.tenant("fresh").unwrap(), None);
+        assert!(matches!(
+            b.stored_tokens("t_ffffffffffffffff"),
+            Err(StoreError::NotFound(_))
+        ));
+
+        let id = tenant.id.as_str();
+        let entries = [
+            Entry {
+                key: "u/\u{0}a".into(),
+                value: vec![0, 1, 2],
+                version: 40,
+            },
+            Entry {
+                key: "u/b".into(),
+                value: b"b".to_vec(),
+                version: 7,
+            },
+        ];
+        b.restore_entries(id, &entries).unwrap();
+        assert_eq!(
+            b.get_many(id, &[entries[0].key.clone(), entries[1].key.clone()])
+                .unwrap(),
+            [Some(entries[0].clone()), Some(entries[1].clone())]
+        );
+        assert_eq!(b.count(id, "u/", "u0").unwrap(), 2);
+        let e1 = StoredEvent {
+            cursor: Cursor { seq: 7, index: 0 },
+            id: NewEvent::new_id(),
+            kind: K::UserCreated,
+            time_ms: 1_700_000_000_123,
+            request_id: "req-7".into(),
+            data: r#"{"id":"b"}"#.into(),
+            previous: None,
+        };
+        let mut e2 = e1.clone();
+        e2.cursor = Cursor { seq: 40, index: 2 };
+        e2.id = NewEvent::new_id();
+        e2.kind = K::UserUpdated;
+        e2.previous = Some("{}".into());
+        b.restore_events(id, &[e1.clone(), e2.clone()]).unwrap();
+        // Fifty commits happened at the source, the last of them a delete.
+        let horizon = Cursor { seq: 3, index: 0 };
+        b.restore_sequence(id, 50, Some(horizon)).unwrap();
+        assert_eq!(
+            b.events_after(id, None, 10).unwrap(),
+            [e1.clone(), e2.clone()]
+        );
+        assert_eq!(b.event_head(id).unwrap(), Some(e2.cursor));
+        assert_eq!(b.event_horizon(id).unwrap(), Some(horizon));
+        // An older horizon does not move it back.
+        b.restore_sequence(id, 10, Some(Cursor { seq: 1, index: 0 }))
+            .unwrap();
+        assert_eq!(b.event_horizon(id).unwrap(), Some(horizon));
+        let next = b
+            .commit_events(
+                id,
+                vec![at("u/b", 7)],
+                vec![put("u/b", "c")],
+                vec![new_event(K::UserUpdated, "{}")],
+            )
+            .unwrap();
+        assert!(
+            next > 50,
+            "next commit {next} repeats a version of the source"
+        );
+        let after = b.events_after(id, Some(e2.cursor), 10).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(
+            after[0].cursor,
+            Cursor {
+                seq: next,
+                index: 0
+            }
+        );
     }
 
     fn new_event(kind: crate::events::EventKind, data: &str) -> NewEvent {

@@ -11,6 +11,7 @@ mod events;
 mod kv;
 mod pool;
 mod registry;
+mod restore;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,8 @@ use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
 use crate::private_files;
 
 use super::{
-    positions::Positions, Backend, Check, Entry, Scan, StoreError, Tenant, TokenInfo, Write,
+    positions::Positions, Backend, Check, Entry, Scan, StoreError, StoredToken, Tenant, TokenInfo,
+    Write,
 };
 use commit::{current_seq, Queued};
 use pool::{connect, init_schema};
@@ -207,6 +209,31 @@ impl Backend for SqliteBackend {
 
     fn tenant_for_token(&self, token_hash: &[u8; 32]) -> Result<Option<Tenant>, StoreError> {
         registry::tenant_for_token(self, token_hash)
+    }
+
+    fn stored_tokens(&self, tenant_id: &str) -> Result<Vec<StoredToken>, StoreError> {
+        restore::stored_tokens(self, tenant_id)
+    }
+
+    fn restore_tenant(&self, tenant: &Tenant, tokens: &[StoredToken]) -> Result<(), StoreError> {
+        restore::restore_tenant(self, tenant, tokens)
+    }
+
+    fn restore_entries(&self, tenant: &str, entries: &[Entry]) -> Result<(), StoreError> {
+        restore::restore_entries(self, tenant, entries)
+    }
+
+    fn restore_events(&self, tenant: &str, events: &[StoredEvent]) -> Result<(), StoreError> {
+        restore::restore_events(self, tenant, events)
+    }
+
+    fn restore_sequence(
+        &self,
+        tenant: &str,
+        seq: u64,
+        horizon: Option<Cursor>,
+    ) -> Result<(), StoreError> {
+        restore::restore_sequence(self, tenant, seq, horizon)
     }
 }
 

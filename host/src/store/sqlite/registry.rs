@@ -190,7 +190,7 @@ fn tenant_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Tena
     Ok(tenant)
 }
 
-fn tenant_exists(conn: &Connection, tenant_id: &str) -> Result<bool, StoreError> {
+pub(super) fn tenant_exists(conn: &Connection, tenant_id: &str) -> Result<bool, StoreError> {
     let found = conn
         .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
         .query_row([tenant_id], |_| Ok(()))
@@ -202,7 +202,7 @@ fn not_found_tenant(tenant_id: &str) -> StoreError {
     StoreError::NotFound(format!("tenant {tenant_id:?}"))
 }
 
-fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
+pub(super) fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
     Ok(TokenInfo {
         id: row.get(0)?,
         tenant_id: row.get(1)?,
