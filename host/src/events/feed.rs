@@ -152,7 +152,7 @@ impl Feed {
         // After the read, never before: see the module's documentation.
         if let (Some(after), Some(horizon)) = (after, self.backend.event_horizon(&tenant.id)?) {
             if after < horizon {
-                let resume = self.backend.event_head(&tenant.id)?.unwrap_or(horizon);
+                let resume = self.backend.event_end(&tenant.id)?.unwrap_or(horizon);
                 return Err(FeedError::Expired {
                     after,
                     horizon,
@@ -161,10 +161,7 @@ impl Feed {
             }
         }
         if let (Some(after), true) = (after, events.is_empty()) {
-            let newest = match self.backend.event_head(&tenant.id)? {
-                Some(head) => Some(head),
-                None => self.backend.event_horizon(&tenant.id)?,
-            };
+            let newest = self.backend.event_end(&tenant.id)?;
             if newest.is_none_or(|n| after > n) {
                 return Err(FeedError::Ahead { after, newest });
             }

@@ -334,16 +334,8 @@ impl Backend for MemoryBackend {
     }
 
     fn tokens(&self, tenant_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
-        let reg = self.registry();
-        if !reg.tenants.contains_key(tenant_id) {
-            return Err(StoreError::NotFound(format!("tenant {tenant_id:?}")));
-        }
-        Ok(reg
-            .tokens
-            .iter()
-            .filter(|t| t.info.tenant_id == tenant_id)
-            .map(|t| t.info.clone())
-            .collect())
+        let stored = self.stored_tokens(tenant_id)?;
+        Ok(stored.into_iter().map(|t| t.info).collect())
     }
 
     fn revoke_token(&self, tenant_id: &str, token_id: &str) -> Result<(), StoreError> {

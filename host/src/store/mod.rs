@@ -125,6 +125,15 @@ pub trait Backend: Send + Sync + 'static {
     /// The position of the tenant's newest event, `None` while it has none: where a reader
     /// that has just resynced through the SCIM lists continues.
     fn event_head(&self, tenant: &str) -> Result<Option<Cursor>, StoreError>;
+    /// The newest position the tenant's feed ever reached: its newest event or, when retention
+    /// removed them all, the newest removed. A cursor past it was never handed out; an endpoint
+    /// added now starts there.
+    fn event_end(&self, tenant: &str) -> Result<Option<Cursor>, StoreError> {
+        match self.event_head(tenant)? {
+            Some(head) => Ok(Some(head)),
+            None => self.event_horizon(tenant),
+        }
+    }
     /// Removes every tenant's events committed before `before_ms` (Unix milliseconds) and
     /// answers how many went.
     fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError>;

@@ -51,6 +51,37 @@ pub struct Webhook {
     pub lease_epoch: u64,
 }
 
+impl Webhook {
+    /// A new endpoint, enabled, never delivered to nor leased, starting after `cursor`.
+    pub fn new(
+        tenant: String,
+        id: String,
+        url: String,
+        types: Vec<EventKind>,
+        secret: Vec<u8>,
+        created_at: i64,
+        cursor: Option<Cursor>,
+    ) -> Webhook {
+        Webhook {
+            tenant,
+            id,
+            url,
+            types,
+            secret,
+            created_at,
+            disabled: None,
+            cursor,
+            attempts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            failing_since_ms: 0,
+            lease_owner: None,
+            lease_expiry_ms: 0,
+            lease_epoch: 0,
+        }
+    }
+}
+
 /// A held lease: the endpoint it is for and the epoch that fences the holder's writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -317,23 +348,15 @@ pub(crate) mod conformance {
     const TTL: Duration = Duration::from_secs(30);
 
     fn hook(id: &str) -> Webhook {
-        Webhook {
-            tenant: T.into(),
-            id: id.into(),
-            url: "https://example.com/hook".into(),
-            types: vec![EventKind::UserCreated, EventKind::GroupDeleted],
-            secret: vec![1, 2, 3],
-            created_at: 1_764_576_000,
-            disabled: None,
-            cursor: Some(Cursor { seq: 4, index: 1 }),
-            attempts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            failing_since_ms: 0,
-            lease_owner: None,
-            lease_expiry_ms: 0,
-            lease_epoch: 0,
-        }
+        Webhook::new(
+            T.into(),
+            id.into(),
+            "https://example.com/hook".into(),
+            vec![EventKind::UserCreated, EventKind::GroupDeleted],
+            vec![1, 2, 3],
+            1_764_576_000,
+            Some(Cursor { seq: 4, index: 1 }),
+        )
     }
 
     fn lease(w: &Webhook) -> Lease {

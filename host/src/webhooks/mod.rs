@@ -196,27 +196,16 @@ impl Webhooks {
         let id = new_webhook_id();
         let secret = secrets::generate();
         // From now on: the events already in the feed are not this endpoint's.
-        let cursor = match self.backend.event_head(&tenant.id)? {
-            Some(head) => Some(head),
-            None => self.backend.event_horizon(&tenant.id)?,
-        };
-        let hook = Webhook {
-            tenant: tenant.id.clone(),
-            id: id.clone(),
+        let cursor = self.backend.event_end(&tenant.id)?;
+        let hook = Webhook::new(
+            tenant.id.clone(),
+            id.clone(),
             url,
             types,
-            secret: self.key.seal(&tenant.id, &id, &secret),
-            created_at: crate::store::unix_now_millis() / 1000,
-            disabled: None,
+            self.key.seal(&tenant.id, &id, &secret),
+            crate::store::unix_now_millis() / 1000,
             cursor,
-            attempts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            failing_since_ms: 0,
-            lease_owner: None,
-            lease_expiry_ms: 0,
-            lease_epoch: 0,
-        };
+        );
         store.add_webhook(&hook)?;
         Ok(AddedWebhook {
             webhook: WebhookView::from(&hook),
@@ -271,7 +260,7 @@ impl Webhooks {
             if let Some(horizon) = horizon.filter(|h| *h > after) {
                 return Err(WebhookError::Expired { after, horizon });
             }
-            let newest = self.backend.event_head(&tenant.id)?.or(horizon);
+            let newest = self.backend.event_end(&tenant.id)?;
             if newest.is_none_or(|n| after > n) {
                 return Err(WebhookError::Ahead { after });
             }

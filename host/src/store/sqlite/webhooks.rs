@@ -269,23 +269,15 @@ mod tests {
             SqliteBackend::open(&path).unwrap(),
             SqliteBackend::open(&path).unwrap(),
         );
-        let w = Webhook {
-            tenant: "t_1".into(),
-            id: "wh_1".into(),
-            url: "http://x".into(),
-            types: vec![],
-            secret: vec![0],
-            created_at: 0,
-            disabled: None,
-            cursor: None,
-            attempts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            failing_since_ms: 0,
-            lease_owner: None,
-            lease_expiry_ms: 0,
-            lease_epoch: 0,
-        };
+        let w = Webhook::new(
+            "t_1".into(),
+            "wh_1".into(),
+            "http://x".into(),
+            vec![],
+            vec![0],
+            0,
+            None,
+        );
         a.add_webhook(&w).unwrap();
         let ttl = Duration::from_secs(30);
         let got = a.claim_webhook("t_1", "wh_1", "a", ttl).unwrap().unwrap();
