@@ -254,6 +254,27 @@ pub fn read(
         .collect())
 }
 
+/// A tenant's newest records, newest first, at most `limit`.
+pub fn newest(
+    backend: &dyn Backend,
+    tenant_id: &str,
+    limit: u32,
+) -> Result<Vec<Value>, StoreError> {
+    let scan = Scan {
+        start: PREFIX.into(),
+        end: prefix_end(),
+        skip: 0,
+        limit,
+        descending: true,
+        keys_only: false,
+    };
+    Ok(backend
+        .scan(tenant_id, &scan)?
+        .into_iter()
+        .filter_map(|e| serde_json::from_slice(&e.value).ok())
+        .collect())
+}
+
 /// Microseconds since the epoch as RFC 3339, UTC (`1970-01-02T00:00:00.000001Z`).
 fn rfc3339_micros(micros: u64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros);
@@ -313,6 +334,9 @@ mod tests {
             ["r0", "r1", "r2", "r3", "r4"]
         );
         assert_eq!(read(backend.as_ref(), &b.id, 0, 100).unwrap().len(), 1);
+        let newest = newest(backend.as_ref(), &a.id, 2).unwrap();
+        assert_eq!(newest[0]["requestId"], "r4");
+        assert_eq!(newest[1]["requestId"], "r3");
         assert_eq!(trim(backend.as_ref(), &a.id, 2).unwrap(), 3);
         let kept = read(backend.as_ref(), &a.id, 0, 100).unwrap();
         assert_eq!(
