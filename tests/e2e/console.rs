@@ -104,7 +104,7 @@ fn the_console_signs_in_with_a_strict_cookie_and_refuses_forms_without_their_tok
         !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
-    assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(resp.headers()["referrer-policy"], "same-origin");
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
@@ -268,7 +268,7 @@ fn setup_links_open_one_tenant_until_altered_expired_or_revoked() {
         .to_str()
         .unwrap()
         .starts_with("default-src 'none'"));
-    assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(resp.headers()["referrer-policy"], "same-origin");
     let page = resp.text().unwrap();
     assert!(
         page.contains("acme") && page.contains("SCIM base URL") && page.contains("Generate token")

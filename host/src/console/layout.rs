@@ -38,8 +38,9 @@ pub(super) fn page(shell: &Shell, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
                 title { (shell.title) " · scimlet" }
+                link rel="icon" href={ (prefix) "/icon.svg" } type="image/svg+xml";
                 link rel="stylesheet" href={ (prefix) "/console.css" };
                 script src={ (prefix) "/copy.js" } defer {}
             }

@@ -146,6 +146,10 @@ pub fn router(
         .route("/tenants/{tenant}/webhooks", get(activity::webhooks))
         .route("/tenants/{tenant}/guide/{idp}", get(guides::show))
         .merge(asset_routes("/assets"))
+        .route(
+            "/favicon.ico",
+            get(|| async { see_other("/assets/icon.svg") }),
+        )
         .layer(middleware::from_fn(security_headers))
         .with_state(ctx)
 }
@@ -154,7 +158,12 @@ pub fn router(
 fn asset_routes(prefix: &str) -> Router<Ctx> {
     const CSS: &str = include_str!("assets/console.css");
     const JS: &str = include_str!("assets/copy.js");
+    const ICON: &str = include_str!("assets/icon.svg");
     Router::new()
+        .route(
+            &format!("{prefix}/icon.svg"),
+            get(|| async { ([(header::CONTENT_TYPE, "image/svg+xml")], ICON) }),
+        )
         .route(
             &format!("{prefix}/console.css"),
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS) }),
@@ -170,8 +179,9 @@ fn asset_routes(prefix: &str) -> Router<Ctx> {
         )
 }
 
-/// Headers of every console and setup response: the CSP, no sniffing, no referrer (a setup
-/// link must not leak through `Referer`), not cached.
+/// Headers of every console and setup response: the CSP, no sniffing, the referrer only to
+/// this origin (a setup link must not leak through `Referer`; `no-referrer` would make
+/// browsers send `Origin: null` with the forms), not cached.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -185,7 +195,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {

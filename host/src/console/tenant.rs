@@ -137,7 +137,7 @@ fn links_section(links: &[SetupLink], base: &str, csrf: &str, new_link: Option<&
         .collect();
     html! {
         section.card aria-labelledby="links-h" {
-            h2 #links-h { "Setup link" }
+            h2 #links-h { "Self-serve setup" }
             p.hint { "A link for the customer's IT administrator: this tenant's SCIM settings and the identity provider steps, nothing else. It expires after 72 hours." }
             form.inline method="post" action={ (base) "/setup-links" } {
                 (csrf_field(csrf))

@@ -44,6 +44,7 @@ fn sign_in_page(
                 form.stack method="post" action="/sign-in" {
                     (csrf_field(&csrf))
                     @if let Some(e) = error { div.notice.bad role="alert" { (e) } }
+                    input type="text" name="username" value="admin" autocomplete="username" hidden;
                     div {
                         label for="admin-token" { "Admin token" }
                         input #admin-token type="password" name="token" required autocomplete="current-password" autofocus;
