@@ -106,7 +106,7 @@ pub(super) async fn show(
                 }
                 button.secondary type="submit" { "Filter" }
             }
-            p.hint { (total) " records" @if total > LISTED { ", the newest " (LISTED) " shown" } "." }
+            p.hint { (total) @if total == 1 { " record" } @else { " records" } @if total > LISTED { ", the newest " (LISTED) " shown" } "." }
             @if !records.is_empty() {
                 div.table-wrap {
                     table {

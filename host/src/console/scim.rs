@@ -203,12 +203,12 @@ pub(super) fn settings(
                     } @else {
                         div.table-wrap {
                             table aria-label="Bearer tokens" {
-                                thead { tr { th { "Token" } th { "Created" } th { "Last used" } th.num { span.muted { "Action" } } } }
+                                thead { tr { th { "Token" } th.wide-only { "Created" } th { "Last used" } th.num { span.muted { "Action" } } } }
                                 tbody {
                                     @for t in &live {
                                         tr {
-                                            td { code { "••••••••" } " " span.muted.mono { (t.id) } }
-                                            td { (when(t.created)) }
+                                            td { code.bullets { "••••••••" } " " span.muted.mono { (t.id) } }
+                                            td.wide-only { (when(t.created)) }
                                             td { @match t.last_used { Some(at) => (ago(at)), None => span.muted { "never" } } }
                                             td.num {
                                                 form.inline method="post" action={ (base) "/tokens/" (t.id) "/revoke" } {

@@ -110,7 +110,7 @@ pub(super) async fn show(
                                     td.mono { (str_of(u, "userName")) }
                                     td.wide-only { (str_of(u, "givenName")) " " (str_of(u, "familyName")) }
                                     td { @for t in u.get("teams").and_then(Value::as_array).into_iter().flatten() { span.pill { (t.as_str().unwrap_or_default()) } " " } }
-                                    td { (str_of(u, "role")) }
+                                    td { @match u.get("role").and_then(Value::as_str) { Some(r) => (r), None => span.muted { "—" } } }
                                     td { @if u.get("active").and_then(Value::as_bool).unwrap_or(true) { span.pill.ok { "active" } } @else { span.pill { "inactive" } } }
                                 }
                             }
