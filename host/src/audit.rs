@@ -239,19 +239,13 @@ pub fn read(
     since_micros: u64,
     limit: u32,
 ) -> Result<Vec<Value>, StoreError> {
-    let scan = Scan {
-        start: format!("{PREFIX}{since_micros:020}"),
-        end: prefix_end(),
-        skip: 0,
+    records(
+        backend,
+        tenant_id,
+        format!("{PREFIX}{since_micros:020}"),
         limit,
-        descending: false,
-        keys_only: false,
-    };
-    Ok(backend
-        .scan(tenant_id, &scan)?
-        .into_iter()
-        .filter_map(|e| serde_json::from_slice(&e.value).ok())
-        .collect())
+        false,
+    )
 }
 
 /// A tenant's newest records, newest first, at most `limit`.
@@ -260,12 +254,22 @@ pub fn newest(
     tenant_id: &str,
     limit: u32,
 ) -> Result<Vec<Value>, StoreError> {
+    records(backend, tenant_id, PREFIX.into(), limit, true)
+}
+
+fn records(
+    backend: &dyn Backend,
+    tenant_id: &str,
+    start: String,
+    limit: u32,
+    descending: bool,
+) -> Result<Vec<Value>, StoreError> {
     let scan = Scan {
-        start: PREFIX.into(),
+        start,
         end: prefix_end(),
         skip: 0,
         limit,
-        descending: true,
+        descending,
         keys_only: false,
     };
     Ok(backend

@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Backend, Check, Scan, StoreError, Write};
+use crate::store::{unix_now, Backend, Check, Scan, StoreError, Write};
 
 const LAST: &str = "h/last";
 const HOURS: &str = "h/hour/";
@@ -65,12 +65,6 @@ pub struct HourCount {
 #[derive(Clone)]
 pub struct UsageLog {
     tx: SyncSender<(Hit, i64)>,
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The hex of a token hash's first 8 bytes: how usage names a token.

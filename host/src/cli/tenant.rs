@@ -180,9 +180,7 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let found = tenants::find(backend.as_ref(), &tenant)?;
             if list {
                 println!("{:<20} {:<22} {:<22} STATE", "ID", "CREATED", "EXPIRES");
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
+                let now = scimlet::store::unix_now();
                 for l in setup_links::list(backend.as_ref(), &found)? {
                     let state = match (l.revoked, l.expires_at <= now) {
                         (true, _) => "revoked",

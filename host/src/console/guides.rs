@@ -8,8 +8,8 @@ use maud::{html, Markup};
 use serde_json::Value;
 
 use super::layout::{copy_field, page};
-use super::tenant::{load_tenant, shell_of, tabs, Tab};
-use super::{blocking, html, page_session, Ctx};
+use super::tenant::{shell_of, tabs, tenant_page, Tab};
+use super::{blocking, html, Ctx};
 
 use crate::tenancy as tenants;
 
@@ -102,12 +102,8 @@ pub(super) async fn show(
     headers: HeaderMap,
     Path((name, idp)): Path<(String, String)>,
 ) -> Response {
-    let session = match page_session(&ctx, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    let tenant = match load_tenant(&ctx, name).await {
-        Ok(t) => t,
+    let (session, tenant) = match tenant_page(&ctx, &headers, name).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     let t = tenant.clone();

@@ -104,20 +104,29 @@ pub(super) fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
 }
 
-/// A read-only field with a label and a copy button.
+/// A read-only field named `label` (for assistive technology) with a copy button.
 pub(super) fn copy_field(id: &str, label: &str, value: &str) -> Markup {
+    copy_row(id, Some(label), value)
+}
+
+fn copy_row(id: &str, aria_label: Option<&str>, value: &str) -> Markup {
     html! {
         div.copyrow {
-            input type="text" id=(id) name=(id) readonly value=(value) aria-label=(label);
+            input type="text" id=(id) name=(id) readonly value=(value) aria-label=[aria_label];
             button.copy.secondary type="button" data-copy=(id) title="Copy to the clipboard" { "Copy" }
         }
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+/// A secret shown once: a labelled read-only field with a copy button, and what to do with it.
+pub(super) fn shown_once(id: &str, label: &str, value: &str, hint: &str) -> Markup {
+    html! {
+        div.notice.new {
+            label for=(id) { (label) }
+            (copy_row(id, None, value))
+            p.hint { (hint) }
+        }
+    }
 }
 
 /// `2026-11-03 14:02 UTC`.
@@ -128,7 +137,7 @@ pub(super) fn when(unix: i64) -> String {
 
 /// `just now`, `5 min ago`, `3 h ago`, `2 days ago`.
 pub(super) fn ago(unix: i64) -> String {
-    let secs = (unix_now() - unix).max(0);
+    let secs = (now() - unix).max(0);
     match secs {
         0..=59 => "just now".into(),
         60..=3599 => format!("{} min ago", secs / 60),
@@ -141,6 +150,4 @@ pub(super) fn ago(unix: i64) -> String {
 }
 
 /// Seconds since the epoch, now.
-pub(super) fn now() -> i64 {
-    unix_now()
-}
+pub(super) use crate::store::unix_now as now;

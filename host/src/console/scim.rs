@@ -7,7 +7,7 @@ use std::sync::Arc;
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 
-use super::layout::{ago, copy_field, csrf_field, when};
+use super::layout::{ago, copy_field, csrf_field, shown_once, when};
 use crate::runtime::operator::Team;
 use crate::runtime::Runtime;
 use crate::store::{Backend, Tenant};
@@ -228,14 +228,7 @@ pub(super) fn settings(
                         button type="submit" { "Generate token" }
                     }
                     @if let Some(token) = new_token {
-                        div.notice.new {
-                            label for="new-token" { "New bearer token" }
-                            div.copyrow {
-                                input type="text" id="new-token" name="new-token" readonly value=(token);
-                                button.copy.secondary type="button" data-copy="new-token" title="Copy to the clipboard" { "Copy" }
-                            }
-                            p.hint { "Shown only now. Paste it into your identity provider." }
-                        }
+                        (shown_once("new-token", "New bearer token", token, "Shown only now. Paste it into your identity provider."))
                     }
                 }
                 dt { label for="default-team" { "Default team" } }

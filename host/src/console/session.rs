@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 
+use crate::store::unix_now;
+
 use crate::tenancy::setup_links::{sign, verify};
 
 /// The cookie's name.
@@ -44,12 +46,6 @@ pub struct Session {
     pub expires: i64,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 impl Session {
     /// A new session, signed in or not.
     pub fn new(signed_in: bool) -> Session {
@@ -61,7 +57,7 @@ impl Session {
         Session {
             signed_in,
             nonce: format!("{:032x}", rand::random::<u128>()),
-            expires: now() + secs,
+            expires: unix_now() + secs,
         }
     }
 
@@ -91,7 +87,7 @@ impl Session {
         };
         let expires: i64 = parts.next()?.parse().ok()?;
         let nonce = parts.next()?.to_string();
-        (now() < expires).then_some(Session {
+        (unix_now() < expires).then_some(Session {
             signed_in,
             nonce,
             expires,
@@ -116,7 +112,7 @@ impl Session {
     /// `Set-Cookie` for this session: `HttpOnly`, `SameSite=Strict`, `Secure` when served
     /// over HTTPS.
     pub fn set_cookie(&self, key: &SessionKey, secure: bool) -> String {
-        let max_age = (self.expires - now()).max(0);
+        let max_age = (self.expires - unix_now()).max(0);
         format!(
             "{COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
             self.encode(key),

@@ -234,10 +234,13 @@ async fn revoke_token(
     match done {
         Ok(None) => see_other(&back),
         Ok(Some((tenant, csrf))) => {
-            let text = html! {
-                "Revoke token " code { (token_id) } " of " strong { (tenant) } "? "
-                "Your identity provider gets 401 from its next request on, until you give it another token."
-            };
+            let text = super::tenant::revoke_question(
+                "token",
+                &token_id,
+                &tenant,
+                "Your identity provider gets 401 from its next request on, until you give it \
+                 another token.",
+            );
             let action = format!("{back}/tokens/{token_id}/revoke");
             let page = super::tenant::confirm_page(
                 &shell("Revoke token"),

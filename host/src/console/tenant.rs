@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::layout::{csrf_field, page, when, Assets, Shell};
+use super::layout::{csrf_field, page, shown_once, when, Assets, Shell};
 use super::scim::{self, ScimData};
 use super::session::Session;
 use super::{blocking, html, page_session, posted_form, see_other, Ctx};
-use crate::store::Tenant;
+use crate::store::{Backend, Tenant};
 use crate::tenancy::setup_links::{self, SetupLink};
 use crate::tenancy::{self as tenants, TenantError};
 
@@ -68,18 +68,25 @@ pub(super) async fn load_tenant(ctx: &Ctx, name: String) -> Result<Tenant, Respo
     blocking(ctx, move |b, _| tenants::find(b.as_ref(), &name)).await
 }
 
+/// The signed-in session and the tenant of a page request; otherwise the sign-in page (or
+/// the error page) is the answer.
+pub(super) async fn tenant_page(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    name: String,
+) -> Result<(Session, Tenant), Response> {
+    let session = page_session(ctx, headers)?;
+    Ok((session, load_tenant(ctx, name).await?))
+}
+
 /// `GET /tenants/{tenant}`.
 pub(super) async fn show(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let session = match page_session(&ctx, &headers) {
-        Ok(s) => s,
-        Err(to_sign_in) => return to_sign_in,
-    };
-    match load_tenant(&ctx, name).await {
-        Ok(t) => render(&ctx, &session, t, None, None, StatusCode::OK).await,
+    match tenant_page(&ctx, &headers, name).await {
+        Ok((session, t)) => render(&ctx, &session, t, None, None, StatusCode::OK).await,
         Err(resp) => resp,
     }
 }
@@ -144,14 +151,7 @@ fn links_section(links: &[SetupLink], base: &str, csrf: &str, new_link: Option<&
                 button type="submit" { "Create setup link" }
             }
             @if let Some(url) = new_link {
-                div.notice.new {
-                    label for="setup-link" { "Setup link" }
-                    div.copyrow {
-                        input type="text" id="setup-link" name="setup-link" readonly value=(url);
-                        button.copy.secondary type="button" data-copy="setup-link" title="Copy to the clipboard" { "Copy" }
-                    }
-                    p.hint { "Shown only now. Send it to the customer's administrator." }
-                }
+                (shown_once("setup-link", "Setup link", url, "Shown only now. Send it to the customer's administrator."))
             }
             @if !live.is_empty() {
                 div.table-wrap {
@@ -245,47 +245,67 @@ pub(super) fn confirm_page(
     )
 }
 
-/// `POST /tenants/{tenant}/tokens/{id}/revoke`: asks once, then revokes.
-pub(super) async fn revoke_token(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Path((name, token_id)): Path<(String, String)>,
-    body: Bytes,
+/// The question a revocation asks once: what it affects and what follows.
+pub(super) fn revoke_question(what: &str, id: &str, tenant: &str, consequence: &str) -> Markup {
+    html! {
+        "Revoke " (what) " " code { (id) } " of " strong { (tenant) } "? " (consequence)
+    }
+}
+
+/// What a revocation names and does.
+struct Revocation {
+    /// "token", "setup link".
+    what: &'static str,
+    /// The path segment of its kind under the tenant (`tokens`, `setup-links`).
+    segment: &'static str,
+    consequence: &'static str,
+    revoke: fn(&dyn Backend, &Tenant, &str) -> Result<(), TenantError>,
+}
+
+/// A revocation form: without `confirm=yes` the page asking once (its button the only control
+/// of its form), with it the revocation, then back to the tenant's page.
+async fn revoke(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: &[u8],
+    (name, id): (String, String),
+    r: Revocation,
 ) -> Response {
-    let (session, form, tenant) = match form_and_tenant(&ctx, &headers, &body, name).await {
+    let (session, form, tenant) = match form_and_tenant(ctx, headers, body, name).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
     let back = format!("/tenants/{}", tenant.name);
     if form.get("confirm").map(String::as_str) != Some("yes") {
         let csrf = session.csrf(&ctx.key);
-        let shell = shell_of(&tenant, "Revoke token", &csrf);
-        let text = html! {
-            "Revoke token " code { (token_id) } " of " strong { (tenant.name) } "? "
-            "The identity provider using it gets 401 from its next request on, until it is given another token."
-        };
-        let action = format!("{back}/tokens/{token_id}/revoke");
-        return html(
-            StatusCode::OK,
-            confirm_page(
-                &shell,
-                &csrf,
-                "Revoke token",
-                text,
-                &action,
-                "Revoke token",
-                &back,
-            ),
-        );
+        let title = format!("Revoke {}", r.what);
+        let shell = shell_of(&tenant, &title, &csrf);
+        let text = revoke_question(r.what, &id, &tenant.name, r.consequence);
+        let action = format!("{back}/{}/{id}/revoke", r.segment);
+        let page = confirm_page(&shell, &csrf, &title, text, &action, &title, &back);
+        return html(StatusCode::OK, page);
     }
-    match blocking(&ctx, move |b, _| {
-        tenants::revoke_token(b.as_ref(), &tenant, &token_id)
-    })
-    .await
-    {
+    match blocking(ctx, move |b, _| (r.revoke)(b.as_ref(), &tenant, &id)).await {
         Ok(()) => see_other(&back),
         Err(resp) => resp,
     }
+}
+
+/// `POST /tenants/{tenant}/tokens/{id}/revoke`: asks once, then revokes.
+pub(super) async fn revoke_token(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path(ids): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let r = Revocation {
+        what: "token",
+        segment: "tokens",
+        consequence: "The identity provider using it gets 401 from its next request on, until \
+                      it is given another token.",
+        revoke: tenants::revoke_token,
+    };
+    revoke(&ctx, &headers, &body, ids, r).await
 }
 
 /// `POST /tenants/{tenant}/default-team`.
@@ -380,41 +400,15 @@ pub(super) async fn create_setup_link(
 pub(super) async fn revoke_setup_link(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
-    Path((name, link_id)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (session, form, tenant) = match form_and_tenant(&ctx, &headers, &body, name).await {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
+    let r = Revocation {
+        what: "setup link",
+        segment: "setup-links",
+        consequence: "Whoever holds it can no longer open the setup page; tokens made with it \
+                      keep working.",
+        revoke: setup_links::revoke,
     };
-    let back = format!("/tenants/{}", tenant.name);
-    if form.get("confirm").map(String::as_str) != Some("yes") {
-        let csrf = session.csrf(&ctx.key);
-        let shell = shell_of(&tenant, "Revoke setup link", &csrf);
-        let text = html! {
-            "Revoke setup link " code { (link_id) } " of " strong { (tenant.name) } "? "
-            "Whoever holds it can no longer open the setup page; tokens made with it keep working."
-        };
-        let action = format!("{back}/setup-links/{link_id}/revoke");
-        return html(
-            StatusCode::OK,
-            confirm_page(
-                &shell,
-                &csrf,
-                "Revoke setup link",
-                text,
-                &action,
-                "Revoke setup link",
-                &back,
-            ),
-        );
-    }
-    match blocking(&ctx, move |b, _| {
-        setup_links::revoke(b.as_ref(), &tenant, &link_id)
-    })
-    .await
-    {
-        Ok(()) => see_other(&back),
-        Err(resp) => resp,
-    }
+    revoke(&ctx, &headers, &body, ids, r).await
 }

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::store::{Backend, Check, Scan, StoreError, Tenant, Write};
+use crate::store::{unix_now, Backend, Check, Scan, StoreError, Tenant, Write};
 
 use super::{find, rfc3339, TenantError};
 
@@ -87,12 +87,6 @@ pub struct IssuedLink {
     pub url: String,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// The tenant's signing key, created on first use (hosts racing: one key wins, both use it).
 fn signing_key(backend: &dyn Backend, tenant_id: &str) -> Result<Vec<u8>, StoreError> {
     for _ in 0..3 {
@@ -159,7 +153,7 @@ pub fn create(
     }
     let key = signing_key(backend, &tenant.id)?;
     let id = format!("l_{:016x}", rand::random::<u64>());
-    let created = now();
+    let created = unix_now();
     let stored = Stored {
         created,
         expires: created + valid_for.as_secs() as i64,
@@ -247,7 +241,7 @@ pub fn open(backend: &dyn Backend, presented: &str) -> Result<(Tenant, SetupLink
         return Err(LinkRefused::Gone);
     };
     let stored: Stored = serde_json::from_slice(&entry.value).map_err(|_| LinkRefused::Invalid)?;
-    if stored.revoked || stored.expires != expires || now() >= stored.expires {
+    if stored.revoked || stored.expires != expires || unix_now() >= stored.expires {
         return Err(LinkRefused::Gone);
     }
     Ok((tenant, view(id, &stored)))
@@ -332,7 +326,7 @@ mod tests {
             revoked: false,
         };
         let mut past = stored;
-        past.expires = now() - 10;
+        past.expires = unix_now() - 10;
         backend
             .commit(
                 &tenant.id,
