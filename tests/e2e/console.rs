@@ -189,6 +189,53 @@ fn the_console_signs_in_with_a_strict_cookie_and_refuses_forms_without_their_tok
     let token = field(&page, "new-token");
     assert_eq!(get_as(&s, &token, "/Users").0, 200);
 
+    // What the IdP does shows on the page: who called last, the token's last use, and the
+    // request it got refused, in words (all written in the background, so polled for).
+    let okta_post = || {
+        s.raw()
+            .post(s.url("/Users"))
+            .bearer_auth(&token)
+            .header("user-agent", "Okta SCIM Client 1.0.0")
+            .header("content-type", "application/scim+json")
+            .body(crate::support::new_user("ada@example.com").to_string())
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(okta_post(), 201);
+    assert_eq!(okta_post(), 409);
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = b.get("/tenants/acme").text().unwrap();
+        if shown.contains("<strong>Okta</strong>") && shown.contains("uniqueness") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(shown.contains("Connected"), "{shown}");
+    assert!(
+        shown.contains("Last request from <strong>Okta</strong>"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("ada@example.com") && shown.contains("uniqueness"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(">never<"),
+        "the token's last use is shown: {shown}"
+    );
+    let users = b.get("/tenants/acme/users?q=ADA").text().unwrap();
+    assert!(users.contains("ada@example.com"), "{users}");
+    let activity = b
+        .get("/tenants/acme/activity?since=1h&outcome=errors")
+        .text()
+        .unwrap();
+    assert!(
+        activity.contains("409") && !activity.contains(">201<"),
+        "{activity}"
+    );
+
     // Without the session cookie, pages lead to the sign-in form.
     let mut stranger = Browser::new(&console_origin(&s));
     let resp = stranger.get("/tenants/acme");
