@@ -8,7 +8,7 @@
 #     target that crashes, executes nothing or stops before its budget;
 #   - .ci/conformance: each checker crashing without its summary line, missing, exiting non-zero
 #     after a good summary, or reporting failures other than the documented ones;
-#   - .ci/run: .ci/conformance or .ci/node missing or not executable.
+#   - .ci/run: .ci/conformance, .ci/node or .ci/browser missing or not executable.
 # The conformance part starts the debug binary (as .ci/conformance does); build it first.
 # Usage: tests/ci-selfcheck.sh
 set -euo pipefail
@@ -191,11 +191,13 @@ for stage in tests/crash.sh guest/fuzz/run.sh tests/ci-selfcheck.sh .ci/readme-s
 done
 printf '#!/usr/bin/env bash\necho CONFORMANCE-RAN\n' >"$tree/.ci/conformance"
 printf '#!/usr/bin/env bash\necho NODE-RAN\n' >"$tree/.ci/node"
-chmod +x "$tree/.ci/conformance" "$tree/.ci/node"
+printf '#!/usr/bin/env bash\necho BROWSER-RAN\n' >"$tree/.ci/browser"
+chmod +x "$tree/.ci/conformance" "$tree/.ci/node" "$tree/.ci/browser"
 ci_run() { PATH="$stubs:$PATH" bash "$tree/.ci/run"; }
 expect pass "ci: every stage present" ci_run
 grep -q CONFORMANCE-RAN "$work/last.log" || fail "ci: the conformance stage did not run"
 grep -q NODE-RAN "$work/last.log" || fail "ci: the Node host stage did not run"
+grep -q BROWSER-RAN "$work/last.log" || fail "ci: the browser stage did not run"
 chmod -x "$tree/.ci/conformance"
 expect fail "ci: .ci/conformance not executable" ci_run
 ! grep -q CONFORMANCE-RAN "$work/last.log" || fail "ci: ran a non-executable .ci/conformance"
@@ -206,5 +208,9 @@ chmod +x "$tree/.ci/conformance"
 chmod -x "$tree/.ci/node"
 expect fail "ci: .ci/node not executable" ci_run
 ! grep -q NODE-RAN "$work/last.log" || fail "ci: ran a non-executable .ci/node"
+chmod +x "$tree/.ci/node"
+chmod -x "$tree/.ci/browser"
+expect fail "ci: .ci/browser not executable" ci_run
+! grep -q BROWSER-RAN "$work/last.log" || fail "ci: ran a non-executable .ci/browser"
 
 echo "CI self-check: $checks checks; every sabotaged stage failed, every intact one passed"

@@ -239,12 +239,37 @@ pub fn read(
     since_micros: u64,
     limit: u32,
 ) -> Result<Vec<Value>, StoreError> {
+    records(
+        backend,
+        tenant_id,
+        format!("{PREFIX}{since_micros:020}"),
+        limit,
+        false,
+    )
+}
+
+/// A tenant's newest records, newest first, at most `limit`.
+pub fn newest(
+    backend: &dyn Backend,
+    tenant_id: &str,
+    limit: u32,
+) -> Result<Vec<Value>, StoreError> {
+    records(backend, tenant_id, PREFIX.into(), limit, true)
+}
+
+fn records(
+    backend: &dyn Backend,
+    tenant_id: &str,
+    start: String,
+    limit: u32,
+    descending: bool,
+) -> Result<Vec<Value>, StoreError> {
     let scan = Scan {
-        start: format!("{PREFIX}{since_micros:020}"),
+        start,
         end: prefix_end(),
         skip: 0,
         limit,
-        descending: false,
+        descending,
         keys_only: false,
     };
     Ok(backend
@@ -313,6 +338,9 @@ mod tests {
             ["r0", "r1", "r2", "r3", "r4"]
         );
         assert_eq!(read(backend.as_ref(), &b.id, 0, 100).unwrap().len(), 1);
+        let newest = newest(backend.as_ref(), &a.id, 2).unwrap();
+        assert_eq!(newest[0]["requestId"], "r4");
+        assert_eq!(newest[1]["requestId"], "r3");
         assert_eq!(trim(backend.as_ref(), &a.id, 2).unwrap(), 3);
         let kept = read(backend.as_ref(), &a.id, 0, 100).unwrap();
         assert_eq!(

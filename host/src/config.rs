@@ -149,7 +149,12 @@ pub struct Layer {
     /// Public base URL (e.g. https://scim.example.com) for Location headers; default: from Host.
     #[arg(long, env = "SCIMLET_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Address to serve the admin API on (off unless given; needs an admin token).
+    /// Public base URL of the admin listener behind a proxy (e.g. https://admin.example.com):
+    /// the origin the console's forms must come from; default: from Host.
+    #[arg(long, env = "SCIMLET_ADMIN_PUBLIC_URL")]
+    pub admin_public_url: Option<String>,
+    /// Address to serve the admin API and the console on (off unless given; needs an admin
+    /// token).
     #[arg(long, env = "SCIMLET_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token of the admin API (at least 16 characters); prefer the environment variable
@@ -234,6 +239,9 @@ pub struct Settings {
     /// [`Layer::public_url`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// [`Layer::admin_public_url`], resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_public_url: Option<String>,
     /// [`Layer::admin_listen`], resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_listen: Option<SocketAddr>,
@@ -305,6 +313,7 @@ impl Layer {
             audit_retention: self.audit_retention.or(lower.audit_retention),
             event_retention_days: self.event_retention_days.or(lower.event_retention_days),
             public_url: self.public_url.or(lower.public_url),
+            admin_public_url: self.admin_public_url.or(lower.admin_public_url),
             admin_listen: self.admin_listen.or(lower.admin_listen),
             admin_token: self.admin_token.or(lower.admin_token),
             tls_cert: self.tls_cert.or(lower.tls_cert),
@@ -347,6 +356,7 @@ impl Layer {
                 .event_retention_days
                 .unwrap_or(crate::events::retention::DEFAULT_RETENTION_DAYS),
             public_url: self.public_url,
+            admin_public_url: self.admin_public_url,
             admin_listen: self.admin_listen,
             admin_token: self.admin_token,
             tls_cert: self.tls_cert,
@@ -415,9 +425,16 @@ impl Settings {
             crate::webhooks::secrets::SecretKey::from_base64(key)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return invalid("public-url must start with http:// or https://");
+        for (key, url) in [
+            ("public-url", &self.public_url),
+            ("admin-public-url", &self.admin_public_url),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{key} must start with http:// or https://"
+                    )));
+                }
             }
         }
         for (key, file) in [
@@ -547,6 +564,7 @@ mod tests {
             "header-read-timeout-ms = 0",
             "keep-alive-timeout-ms = 0",
             "public-url = \"scim.example.com\"",
+            "admin-public-url = \"admin.example.com\"",
             "webhook-secret-key = \"c2hvcnQ=\"",
             "component = \"/no/such/component.wasm\"",
             "store = \"postgres\"",

@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod http;
 pub mod import;
@@ -24,6 +25,7 @@ pub mod private_files;
 pub mod runtime;
 pub mod store;
 pub mod tenancy;
+pub mod usage;
 pub mod webhooks;
 
 pub use http::{ScimBody, ScimService, ServiceConfig};

@@ -4,6 +4,7 @@ mod support;
 
 mod administration;
 mod connections;
+mod console;
 mod contract;
 mod copy;
 mod events;

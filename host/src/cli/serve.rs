@@ -14,6 +14,7 @@ use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::{Control, Handle};
 use scimlet::config::{Settings, StoreKind};
+use scimlet::console::{self, ConsoleConfig};
 use scimlet::events::retention;
 use scimlet::http::connections::{ConnectionLimits, LimitedAcceptor};
 use scimlet::metrics::{Metrics, CONTENT_TYPE};
@@ -127,20 +128,39 @@ async fn run_listeners(
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     // Off the request path too: a slow or dead receiver never delays an IdP.
     let delivery = tokio::spawn(deliverer.run(closing.clone()));
-    if let (Some(addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
-        let listener = bind(addr)?;
+    // The SCIM listener is bound first: the console shows its URL.
+    let scim_listener = bind(settings.listen)?;
+    let addr = scim_listener.local_addr()?;
+    let console = ConsoleConfig {
+        admin_token: settings.admin_token.clone().unwrap_or_default(),
+        https: tls.is_some(),
+        public_url: settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{addr}")),
+        admin_public_url: settings.admin_public_url.clone(),
+    };
+    let setup = console::setup_router(backend.clone(), scim.runtime().clone(), &console);
+    if let (Some(admin_addr), Some(token)) = (settings.admin_listen, &settings.admin_token) {
+        let listener = bind(admin_addr)?;
         let app = admin::router_with(
-            backend,
+            backend.clone(),
             scim.runtime().clone(),
             token,
             closing,
-            Some(webhooks),
+            Some(webhooks.clone()),
+            console.public_url.clone(),
         )
+        .merge(console::router(
+            backend,
+            scim.runtime().clone(),
+            Some(webhooks),
+            &console,
+        ))
         .route("/metrics", metrics_route(scim.metrics()));
-        println!(
-            "scimlet admin API at {scheme}://{}/admin",
-            listener.local_addr()?
-        );
+        let admin_addr = listener.local_addr()?;
+        println!("scimlet admin API at {scheme}://{admin_addr}/admin");
+        println!("scimlet console at {scheme}://{admin_addr}/");
         let acceptor = LimitedAcceptor::new(limits, scim.metrics().clone());
         servers.spawn(serve_on(
             listener,
@@ -150,14 +170,12 @@ async fn run_listeners(
             control.clone(),
         ));
     }
-    let listener = bind(settings.listen)?;
-    let addr = listener.local_addr()?;
     println!("scimlet serving SCIM at {scheme}://{addr}/scim/v2");
     tracing::info!(%addr, "listening");
     let acceptor = LimitedAcceptor::new(limits, scim.metrics().clone());
     servers.spawn(serve_on(
-        listener,
-        scim_router(scim),
+        scim_listener,
+        scim_router(scim, setup),
         tls,
         acceptor,
         control.clone(),
@@ -202,10 +220,11 @@ async fn serve_on(
     Ok(())
 }
 
-/// SCIM under /scim/v2 plus the operational endpoints.
-fn scim_router(scim: ScimService) -> Router {
+/// SCIM under /scim/v2 plus the operational endpoints, and the setup pages.
+fn scim_router(scim: ScimService, setup: Router) -> Router {
     let probe = scim.clone();
     Router::new()
+        .merge(setup)
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",

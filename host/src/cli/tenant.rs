@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use scimlet::tenancy::{self as tenants, TokenView};
+use scimlet::tenancy::{self as tenants, setup_links, TokenView};
 
 use super::{offline_runtime, ComponentArgs, DataArgs};
 
@@ -46,6 +46,31 @@ pub(super) enum TenantCommand {
         data: DataArgs,
         #[command(flatten)]
         component: ComponentArgs,
+    },
+    /// Make a self-serve setup link for the customer's IT administrator (a page with this
+    /// tenant's SCIM settings and the identity provider steps); prints the URL alone on the last
+    /// line. With --list, lists the tenant's links; with --revoke ID, revokes one.
+    SetupLink {
+        /// Tenant name or id.
+        tenant: String,
+        /// How long the link is valid (e.g. 72h, 30m, 7d; at most 30 days).
+        #[arg(long, default_value = "72h")]
+        expires: String,
+        /// Public base URL of the SCIM listener (the server's public-url).
+        #[arg(
+            long,
+            env = "SCIMLET_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+        /// List the tenant's links (id, created, expires, state) instead.
+        #[arg(long, conflicts_with = "revoke")]
+        list: bool,
+        /// Revoke the link with this id instead.
+        #[arg(long, value_name = "ID")]
+        revoke: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Manage a tenant's bearer tokens.
     Token {
@@ -143,6 +168,43 @@ pub(super) fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             println!("Set {key} = {value} for tenant '{}'.", found.name);
         }
         TenantCommand::Token { command } => token(command)?,
+        TenantCommand::SetupLink {
+            tenant,
+            expires,
+            public_url,
+            list,
+            revoke,
+            data,
+        } => {
+            let backend = data.open()?;
+            let found = tenants::find(backend.as_ref(), &tenant)?;
+            if list {
+                println!("{:<20} {:<22} {:<22} STATE", "ID", "CREATED", "EXPIRES");
+                let now = scimlet::store::unix_now();
+                for l in setup_links::list(backend.as_ref(), &found)? {
+                    let state = match (l.revoked, l.expires_at <= now) {
+                        (true, _) => "revoked",
+                        (false, true) => "expired",
+                        (false, false) => "valid",
+                    };
+                    println!("{:<20} {:<22} {:<22} {state}", l.id, l.created, l.expires);
+                }
+            } else if let Some(id) = revoke {
+                setup_links::revoke(backend.as_ref(), &found, &id)?;
+                println!("Revoked setup link {id} of tenant '{}'.", found.name);
+            } else {
+                if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+                    anyhow::bail!("--public-url must start with http:// or https://");
+                }
+                let valid_for = setup_links::parse_expiry(&expires)?;
+                let link = setup_links::create(backend.as_ref(), &found, valid_for, &public_url)?;
+                println!(
+                    "Setup link {} for tenant '{}', valid until {} (revoke with --revoke {}):",
+                    link.link.id, found.name, link.link.expires, link.link.id
+                );
+                println!("{}", link.url);
+            }
+        }
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ use crate::runtime::{
     BodyStream, GuestContext, GuestRequest, Handled, HostFailure, Runtime, StreamFailure,
 };
 use crate::store::{hash_token, Backend, Tenant};
+use crate::usage::{Hit, UsageLog};
 
 /// The request id header: taken from the client when sane, else generated; always echoed.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -59,6 +60,9 @@ pub struct ServiceConfig {
     /// the OS scheduler preempt them mid-request, which shows as tail latency. Writes are not
     /// limited (they mostly wait for the disk). Default: three per available core.
     pub max_concurrent_reads: usize,
+    /// Whether each tenant's connection status and hourly usage are recorded (in the
+    /// background, see [`crate::usage`]) for the console.
+    pub usage: bool,
 }
 
 impl Default for ServiceConfig {
@@ -74,6 +78,7 @@ impl Default for ServiceConfig {
             tenant_rate_limit: None,
             audit_retention: Some(100_000),
             max_concurrent_reads: std::thread::available_parallelism().map_or(6, |n| n.get() * 3),
+            usage: true,
         }
     }
 }
@@ -93,6 +98,7 @@ struct Inner {
     /// One token bucket per tenant id.
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     audit: Option<AuditLog>,
+    usage: Option<UsageLog>,
 }
 
 impl ScimService {
@@ -108,6 +114,7 @@ impl ScimService {
         let audit = config
             .audit_retention
             .map(|keep| AuditLog::start(backend.clone(), keep));
+        let usage = config.usage.then(|| UsageLog::start(backend.clone()));
         ScimService {
             inner: Arc::new(Inner {
                 runtime,
@@ -117,6 +124,7 @@ impl ScimService {
                 reads,
                 limiter,
                 audit,
+                usage,
             }),
         }
     }
@@ -310,16 +318,44 @@ impl ScimService {
     fn run(
         &self,
         token: Option<&str>,
-        mut request: GuestRequest,
+        request: GuestRequest,
         tenant_name: &OnceLock<String>,
         permit: OwnedSemaphorePermit,
     ) -> Response<ScimBody> {
-        let tenant = match self.authenticate(token) {
-            Ok(t) => t,
+        let (tenant, token_hash) = match self.authenticate(token) {
+            Ok(found) => found,
             Err(resp) => return *resp,
         };
         let _ = tenant_name.set(tenant.name.clone());
-        if let Some(resp) = self.rate_limited(&tenant) {
+        let Some(usage) = &self.inner.usage else {
+            return self.run_as(&tenant, request, permit);
+        };
+        let (method, path) = (request.method.clone(), request.path.clone());
+        let user_agent = request
+            .headers
+            .iter()
+            .find(|(k, _)| k == "user-agent")
+            .map(|(_, v)| v.clone());
+        let resp = self.run_as(&tenant, request, permit);
+        usage.record(Hit {
+            tenant_id: tenant.id,
+            token_hash,
+            user_agent,
+            method,
+            path,
+            status: resp.status().as_u16(),
+        });
+        resp
+    }
+
+    /// Runs the guest for an authenticated request (blocking).
+    fn run_as(
+        &self,
+        tenant: &Tenant,
+        mut request: GuestRequest,
+        permit: OwnedSemaphorePermit,
+    ) -> Response<ScimBody> {
+        if let Some(resp) = self.rate_limited(tenant) {
             return resp;
         }
         request.ctx.policy = tenant.policy.to_string();
@@ -338,7 +374,7 @@ impl ScimService {
         match self
             .inner
             .runtime
-            .handle(self.inner.backend.clone(), &tenant, request)
+            .handle(self.inner.backend.clone(), tenant, request)
         {
             Ok(handled) => {
                 // The guest's provisioning record goes to the audit log, never to the client.
@@ -394,12 +430,17 @@ impl ScimService {
         Some(self.retry_later(HostFailure::RateLimited, wait))
     }
 
-    fn authenticate(&self, token: Option<&str>) -> Result<Tenant, Box<Response<ScimBody>>> {
+    /// The tenant a token authenticates as, and the token's hash.
+    fn authenticate(
+        &self,
+        token: Option<&str>,
+    ) -> Result<(Tenant, [u8; 32]), Box<Response<ScimBody>>> {
         let Some(token) = token else {
             return Err(Box::new(self.page(HostFailure::MissingToken)));
         };
-        match self.inner.backend.tenant_for_token(&hash_token(token)) {
-            Ok(Some(tenant)) => Ok(tenant),
+        let hash = hash_token(token);
+        match self.inner.backend.tenant_for_token(&hash) {
+            Ok(Some(tenant)) => Ok((tenant, hash)),
             Ok(None) => Err(Box::new(self.page(HostFailure::InvalidToken))),
             Err(e) => {
                 tracing::error!("token lookup failed: {e}");

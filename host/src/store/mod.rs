@@ -285,7 +285,8 @@ fn new_token_id() -> String {
     format!("k_{:016x}", rand::rng().next_u64())
 }
 
-fn unix_now() -> i64 {
+/// Now, Unix seconds (the time stamped on tenants and tokens).
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

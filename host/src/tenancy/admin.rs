@@ -3,6 +3,7 @@
 //! ([`crate::tenancy`]), and tenants' change feeds (`events`).
 
 mod events;
+mod setup_links;
 mod webhooks;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ struct AdminState {
     closing: tokio::sync::watch::Receiver<bool>,
     /// Webhook administration; `None`: the webhook routes answer 404.
     webhooks: Option<crate::webhooks::Webhooks>,
+    /// Scheme and authority of the SCIM listener: the base of setup links.
+    public_url: String,
 }
 
 /// The admin routes under `/admin`, every one of them (and unknown paths) behind the token.
@@ -55,16 +58,25 @@ pub fn router_until(
     admin_token: &str,
     closing: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
-    router_with(backend, runtime, admin_token, closing, None)
+    router_with(
+        backend,
+        runtime,
+        admin_token,
+        closing,
+        None,
+        "http://127.0.0.1:8080".into(),
+    )
 }
 
-/// [`router_until`] with the webhook routes (`/admin/tenants/{tenant}/webhooks`).
+/// [`router_until`] with the webhook routes (`/admin/tenants/{tenant}/webhooks`), and setup
+/// links to the SCIM listener at `public_url` (scheme and authority).
 pub fn router_with(
     backend: Arc<dyn Backend>,
     runtime: Runtime,
     admin_token: &str,
     closing: tokio::sync::watch::Receiver<bool>,
     webhooks: Option<crate::webhooks::Webhooks>,
+    public_url: String,
 ) -> Router {
     let state = AdminState {
         backend,
@@ -72,6 +84,7 @@ pub fn router_with(
         token_digest: Sha256::digest(admin_token.trim().as_bytes()).into(),
         closing,
         webhooks,
+        public_url,
     };
     Router::new()
         .route("/admin/tenants", get(list_tenants).post(create_tenant))
@@ -88,6 +101,7 @@ pub fn router_with(
         )
         .route("/admin/tenants/{tenant}/events", get(events::list))
         .merge(webhooks::routes())
+        .merge(setup_links::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(middleware::from_fn(log_request))
@@ -116,7 +130,9 @@ impl ApiError {
 impl From<TenantError> for ApiError {
     fn from(e: TenantError) -> Self {
         let status = match &e {
-            TenantError::NoSuchTenant(_) | TenantError::NoSuchToken { .. } => StatusCode::NOT_FOUND,
+            TenantError::NoSuchTenant(_)
+            | TenantError::NoSuchToken { .. }
+            | TenantError::NoSuchLink { .. } => StatusCode::NOT_FOUND,
             TenantError::AlreadyExists(_) => StatusCode::CONFLICT,
             TenantError::Invalid(_) | TenantError::InvalidPolicy(_) => StatusCode::BAD_REQUEST,
             TenantError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 //! HTTP.
 
 pub mod admin;
+pub mod setup_links;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -24,6 +25,14 @@ pub enum TenantError {
         tenant: String,
         /// The token id asked for.
         token: String,
+    },
+    /// The tenant has no setup link with this id.
+    #[error("tenant '{tenant}' has no setup link '{link}'")]
+    NoSuchLink {
+        /// The tenant's name.
+        tenant: String,
+        /// The link id asked for.
+        link: String,
     },
     /// The name is taken.
     #[error("tenant '{0}' already exists")]
