@@ -6,7 +6,7 @@
 #                           [--spares S] [--peer-users N] [--peer-spares S]
 #                           [--peer-max-seconds SECS] [--no-peer] [--no-boundary] [--out FILE]
 #                           [--store postgres [--hosts 2] [--database-url URL]]
-#                           [--pin] [--tenants N] [--tenant-users M]
+#                           [--pin] [--tenants N] [--tenant-users M] [--only "SCENARIO ..."]
 #
 #   --users N             users preloaded into scimlet, all members of one group "Big" (100000)
 #   --duration SECS       length of each scenario (10)
@@ -30,6 +30,9 @@
 #   --database-url URL    PostgreSQL to use (postgres://postgres@127.0.0.1:5432/test)
 #   --pin                 servers on CPU 0 (`taskset -c 0`), wrk on CPU 1 (`taskset -c 1`), so that
 #                         the load generator does not share the server's core
+#   --only "S1 S2 ..."    run only these scenarios (names as in compare.lua: filter get tenants
+#                         groups deep_page patch_active post add_member add_member_excl
+#                         add_member_small; the floor always runs)
 #   --tenants N           the many-tenants scenario: N more tenants (200; 0 skips it), created
 #                         through the admin API, each with --tenant-users users (20); every request
 #                         a GET /Users/{id} of a random tenant's user
@@ -65,6 +68,7 @@ PG_URL="postgres://postgres@127.0.0.1:5432/test"
 PIN=0
 TENANTS=200
 TENANT_USERS=20
+ONLY=""
 
 ARGS="$*"
 while [ $# -gt 0 ]; do
@@ -87,6 +91,7 @@ while [ $# -gt 0 ]; do
     --pin) PIN=1; shift ;;
     --tenants) TENANTS="$2"; shift 2 ;;
     --tenant-users) TENANT_USERS="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -98,6 +103,16 @@ PEER_USERS="${PEER_USERS:-$USERS}"
 # scimlet alone: the many-tenants scenario, after the one-tenant GET it is compared with.
 S_SCENARIOS="$SCENARIOS"
 if [ "$TENANTS" -gt 0 ]; then S_SCENARIOS="${SCENARIOS/get /get tenants }"; fi
+if [ -n "$ONLY" ]; then
+  only() { # LIST: the scenarios of LIST named in --only, in LIST's order
+    local s out=""
+    for s in $1; do case " $ONLY " in *" $s "*) out="$out $s" ;; esac; done
+    echo "${out# }"
+  }
+  SCENARIOS="$(only "$SCENARIOS")"
+  S_SCENARIOS="$(only "$S_SCENARIOS")"
+  case " $ONLY " in *" tenants "*) ;; *) TENANTS=0 ;; esac
+fi
 SERVER_PIN=()
 WRK_PIN=()
 if [ "$PIN" = 1 ]; then
