@@ -357,7 +357,8 @@ if [ "$TENANTS" -gt 0 ]; then
   ADMIN_TOKEN="bench-admin-$$-$RANDOM-$RANDOM"
   ADMIN=(--admin-listen "127.0.0.1:$APORT")
 fi
-NO_COLOR=1 SCIMLET_ADMIN_TOKEN="${ADMIN_TOKEN:-}" "${SERVER_PIN[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" \
+# (SCIMLET_ADMIN_TOKEN only with the admin listener: an empty one is refused.)
+NO_COLOR=1 env ${ADMIN_TOKEN:+SCIMLET_ADMIN_TOKEN="$ADMIN_TOKEN"} "${SERVER_PIN[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" \
   --data "$DATA" "${ADMIN[@]}" >"$WORK/scimlet.log" 2>&1 &
 SPID=$!
 PIDS+=("$SPID")
