@@ -2,8 +2,11 @@
 --
 --   SCENARIO     filter | get | groups | deep_page | patch_active | post
 --                | add_member | add_member_excl (group "Big") | add_member_small (group "Small")
+--                | tenants (GET /Users/{id} of a random line of tenants.tsv, with its tenant's token)
+--                | floor (the requests of get, sent to the HTTP floor server)
 --   BENCH_DIR    directory with members.tsv (id<TAB>userName), spares.txt (ids of users in no
---                group), group.txt and small.txt (ids of the groups "Big" and "Small")
+--                group), group.txt and small.txt (ids of the groups "Big" and "Small"), and for
+--                tenants, tenants.tsv (token<TAB>user id, a line per user of every tenant)
 --   SPARE_FROM, SPARE_COUNT  the slice of spares.txt an add_member* scenario adds (0-based)
 --   BASE_PATH    SCIM base path on the server (/scim/v2, /v2)
 --   BENCH_TOKEN  bearer token (empty: none)
@@ -37,6 +40,7 @@ function setup(thread)
 end
 
 local ids, names, spares = {}, {}, {}
+local tenant_headers, tenant_ids = {}, {}
 local group_id = ""
 local counter = 0
 wraps = 0
@@ -73,6 +77,18 @@ function init(args)
   for i = spare_from + 1, spare_from + spare_count do
     spares[#spares + 1] = all_spares[i]
   end
+  if scenario == "tenants" then
+    for _, line in ipairs(read_lines(dir .. "/tenants.tsv")) do
+      local tok, id = line:match("^([^\t]+)\t(.+)$")
+      if tok then
+        tenant_ids[#tenant_ids + 1] = id
+        tenant_headers[#tenant_headers + 1] = {
+          ["Accept"] = "application/scim+json",
+          ["Authorization"] = "Bearer " .. tok,
+        }
+      end
+    end
+  end
   if scenario == "add_member_small" then
     group_id = (read_lines(dir .. "/small.txt")[1]) or ""
   else
@@ -96,8 +112,11 @@ function request()
   if scenario == "filter" then
     local name = names[math.random(#names)]
     return wrk.format("GET", base .. "/Users?filter=userName%20eq%20%22" .. name .. "%22", headers)
-  elseif scenario == "get" then
+  elseif scenario == "get" or scenario == "floor" then
     return wrk.format("GET", base .. "/Users/" .. ids[math.random(#ids)], headers)
+  elseif scenario == "tenants" then
+    local i = math.random(#tenant_ids)
+    return wrk.format("GET", base .. "/Users/" .. tenant_ids[i], tenant_headers[i])
   elseif scenario == "patch_active" then
     return wrk.format("PATCH", base .. "/Users/" .. ids[math.random(#ids)], headers, patch_active)
   elseif scenario == "post" then

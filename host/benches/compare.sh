@@ -6,6 +6,7 @@
 #                           [--spares S] [--peer-users N] [--peer-spares S]
 #                           [--peer-max-seconds SECS] [--no-peer] [--no-boundary] [--out FILE]
 #                           [--store postgres [--hosts 2] [--database-url URL]]
+#                           [--pin] [--tenants N] [--tenant-users M] [--only "SCENARIO ..."]
 #
 #   --users N             users preloaded into scimlet, all members of one group "Big" (100000)
 #   --duration SECS       length of each scenario (10)
@@ -27,6 +28,22 @@
 #   --hosts 2             with --store postgres: also with two hosts on that database, requests
 #                         spread over both (two wrk processes, half the connections each)
 #   --database-url URL    PostgreSQL to use (postgres://postgres@127.0.0.1:5432/test)
+#   --pin                 servers on CPU 0 (`taskset -c 0`), wrk on CPU 1 (`taskset -c 1`), so that
+#                         the load generator does not share the server's core
+#   --only "S1 S2 ..."    run only these scenarios (names as in compare.lua: filter get tenants
+#                         groups deep_page patch_active post add_member add_member_excl
+#                         add_member_small; the floor always runs)
+#   --tenants N           the many-tenants scenario: N more tenants (200; 0 skips it), created
+#                         through the admin API, each with --tenant-users users (20); every request
+#                         a GET /Users/{id} of a random tenant's user
+#
+# Every scimlet row reports the server's CPU time per request: utime + stime of the server
+# process from /proc/PID/stat before and after the scenario's load, divided by the requests
+# completed. On a shared machine that is the robust figure (other processes change req/s and
+# latencies, hardly the CPU a request takes). The "HTTP floor" row is the same HTTP stack
+# (host/benches/floor.rs: tokio, axum-server with the connection limits, axum) answering a fixed
+# 200 from memory, under the requests of the GET /Users/{id} scenario; "× floor" divides each
+# row's CPU per request by the floor's.
 #
 # Installs what it lacks: wrk (Debian package), and a Python venv with scim2-server from PyPI in
 # ~/.cache/scimlet-bench (SCIMLET_BENCH_CACHE overrides). Data is preloaded with `scimlet import`
@@ -48,6 +65,10 @@ OUT=""
 PG=0
 HOSTS=1
 PG_URL="postgres://postgres@127.0.0.1:5432/test"
+PIN=0
+TENANTS=200
+TENANT_USERS=20
+ONLY=""
 
 ARGS="$*"
 while [ $# -gt 0 ]; do
@@ -67,6 +88,10 @@ while [ $# -gt 0 ]; do
              PG=1; shift 2 ;;
     --hosts) HOSTS="$2"; shift 2 ;;
     --database-url) PG_URL="$2"; shift 2 ;;
+    --pin) PIN=1; shift ;;
+    --tenants) TENANTS="$2"; shift 2 ;;
+    --tenant-users) TENANT_USERS="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -75,6 +100,25 @@ SPARES="${SPARES:-$((DURATION * 18000))}"
 PEER_SPARES="${PEER_SPARES:-$((DURATION * 600))}"
 SCENARIOS="filter get groups deep_page patch_active post add_member add_member_excl add_member_small"
 PEER_USERS="${PEER_USERS:-$USERS}"
+# scimlet alone: the many-tenants scenario, after the one-tenant GET it is compared with.
+S_SCENARIOS="$SCENARIOS"
+if [ "$TENANTS" -gt 0 ]; then S_SCENARIOS="${SCENARIOS/get /get tenants }"; fi
+if [ -n "$ONLY" ]; then
+  only() { # LIST: the scenarios of LIST named in --only, in LIST's order
+    local s out=""
+    for s in $1; do case " $ONLY " in *" $s "*) out="$out $s" ;; esac; done
+    echo "${out# }"
+  }
+  SCENARIOS="$(only "$SCENARIOS")"
+  S_SCENARIOS="$(only "$S_SCENARIOS")"
+  case " $ONLY " in *" tenants "*) ;; *) TENANTS=0 ;; esac
+fi
+SERVER_PIN=()
+WRK_PIN=()
+if [ "$PIN" = 1 ]; then
+  SERVER_PIN=(taskset -c 0)
+  WRK_PIN=(taskset -c 1)
+fi
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -112,15 +156,21 @@ if [ "$PEER" = 1 ] && [ ! -x "$PEER_BIN" ]; then
 fi
 mkdir -p "$CACHE"
 
-log "building (cargo build --release -p scimlet; loader bench)"
+log "building (cargo build --release -p scimlet; loader and floor benches)"
 (cd "$ROOT" && cargo build --release -p scimlet >&2)
-LOADER_EXE="$(cd "$ROOT" && cargo bench -p scimlet --bench loader --no-run 2>&1 | tee /dev/stderr |
-  sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n1)"
+bench_exe() { # NAME: path of the bench binary, built
+  (cd "$ROOT" && cargo bench -p scimlet --bench "$1" --no-run 2>&1 | tee /dev/stderr |
+    sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n1)
+}
+LOADER_EXE="$(bench_exe loader)"
+FLOOR_EXE="$(bench_exe floor)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 # Copies, so that a rebuild by someone else during the run changes nothing under it.
 cp "$TARGET/release/scimlet" "$WORK/scimlet"
 case "$LOADER_EXE" in /*) ;; *) LOADER_EXE="$ROOT/$LOADER_EXE" ;; esac
 cp "$LOADER_EXE" "$WORK/loader"
+case "$FLOOR_EXE" in /*) ;; *) FLOOR_EXE="$ROOT/$FLOOR_EXE" ;; esac
+cp "$FLOOR_EXE" "$WORK/floor"
 BIN="$WORK/scimlet"
 loader() { "$WORK/loader" "$@"; }
 
@@ -166,7 +216,7 @@ wrk_run() {
   local line TIMEFORMAT='%U %S'
   { time SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2$$$RANDOM" \
     DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$8" SPARE_COUNT="$9" \
-    wrk -t"$THREADS" -c"${10}" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" \
+    "${WRK_PIN[@]}" wrk -t"$THREADS" -c"${10}" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" \
     >"$WORK/wrk.out" 2>&1; } 2>"$WORK/wrk.time" || true
   awk '{ print $1 + $2 }' "$WORK/wrk.time" >"$WORK/wrk.cpu"
   cat "$WORK/wrk.out" >>"$WORK/wrk-$2.log"
@@ -182,12 +232,12 @@ wrk_run2() {
   { time {
     SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2a$$$RANDOM" \
       DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$8" SPARE_COUNT="$part" \
-      wrk -t"$THREADS" -c"$half" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" \
+      "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$half" -d"${11}s" --timeout "${12}s" -s "$LUA" "http://127.0.0.1:$3" \
       >"$WORK/wrk.out" 2>&1 &
     w1=$!
     SCENARIO="$1" BENCH_DIR="$6" BASE_PATH="$4" BENCH_TOKEN="$5" RUN_TAG="$2b$$$RANDOM" \
       DEEP_START="$7" WRK_THREADS="$THREADS" SPARE_FROM="$(($8 + part))" SPARE_COUNT="$part" \
-      wrk -t"$THREADS" -c"$((${10} - half))" -d"${11}s" --timeout "${12}s" -s "$LUA" \
+      "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$((${10} - half))" -d"${11}s" --timeout "${12}s" -s "$LUA" \
       "http://127.0.0.1:$PORT2" >"$WORK/wrk2.out" 2>&1 &
     w2=$!
     wait "$w1" "$w2"; }; } 2>"$WORK/wrk.time" || true
@@ -212,17 +262,18 @@ drain() {
   echo $((SECONDS - t0))
 }
 
-declare -A RSS DRAIN SOLO OTHERS
+declare -A RSS DRAIN SOLO OTHERS CPU
 
 # Busy CPU jiffies of the whole machine, and of one process (all its threads).
 busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 proc_jiffies() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
-# run_scenarios NAME PORT BASE_PATH TOKEN DIR DEEP_START SERVER_LOG SERVER_PID
+# run_scenarios NAME PORT BASE_PATH TOKEN DIR DEEP_START SERVER_LOG SERVER_PID [SCENARIOS]
 run_scenarios() {
   local who="$1" port="$2" base="$3" token="$4" dir="$5" deep="$6" slog="$7" pid="$8" s line from mark
+  local list="${9:-$SCENARIOS}"
   local slice=$(($(wc -l <"$dir/spares.txt") / 3))
-  for s in $SCENARIOS; do
+  for s in $list; do
     case "$s" in
       add_member) from=0 ;;
       add_member_excl) from=$slice ;;
@@ -231,15 +282,19 @@ run_scenarios() {
     esac
     log "$who: $s (${DURATION}s, $CONNS connections)"
     mark="$(wc -l <"$slog")"
-    local b0 p0 t0
+    local b0 p0 t0 p1
     b0="$(busy_jiffies)"; p0="$(proc_jiffies "$pid")"; t0="$(date +%s.%N)"
     wrk_run "$s" "$who" "$port" "$base" "$token" "$dir" "$deep" "$from" "$slice" "$CONNS" "$DURATION" 10 >"$WORK/line"
+    p1="$(proc_jiffies "$pid")"
     line="$(cat "$WORK/line")"
+    # The server's CPU time (all its threads, user + system) per request completed, in µs.
+    CPU["$who:$s"]="$(awk -v p="$((p1 - p0))" -v n="$(field "$line" requests)" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { if (n > 0) printf "%.0f", p / hz * 1e6 / n }')"
     # Share of both cores used by processes other than this server and wrk during the scenario.
-    OTHERS["$who:$s"]="$(awk -v b="$(($(busy_jiffies) - b0))" -v p="$(($(proc_jiffies "$pid") - p0))" \
+    OTHERS["$who:$s"]="$(awk -v b="$(($(busy_jiffies) - b0))" -v p="$((p1 - p0))" \
       -v w="$(cat "$WORK/wrk.cpu")" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
       -v n="$(nproc)" 'BEGIN { x = (b - p - w * hz) / ((t1 - t0) * hz * n) * 100; printf "%.0f", (x < 0 ? 0 : x) }')"
-    log "  $line (others: ${OTHERS[$who:$s]}% CPU)"
+    log "  $line (server CPU ${CPU[$who:$s]:-?} µs/request; others: ${OTHERS[$who:$s]}% CPU)"
     DRAIN["$who:$s"]="$(drain "$port" "$base" "$token" "$dir")"
     if [ "$(field "$line" requests)" = 0 ]; then
       # Not one answer in time under load: one connection, longer, to say how long one takes.
@@ -296,7 +351,15 @@ if "$BIN" --help 2>/dev/null | grep -qE '^\s+import\b'; then
   fi
 fi
 PORT="$(free_port)"
-NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$PORT" --data "$DATA" >"$WORK/scimlet.log" 2>&1 &
+ADMIN=()
+if [ "$TENANTS" -gt 0 ]; then
+  APORT="$(free_port)"
+  ADMIN_TOKEN="bench-admin-$$-$RANDOM-$RANDOM"
+  ADMIN=(--admin-listen "127.0.0.1:$APORT")
+fi
+# (SCIMLET_ADMIN_TOKEN only with the admin listener: an empty one is refused.)
+NO_COLOR=1 env ${ADMIN_TOKEN:+SCIMLET_ADMIN_TOKEN="$ADMIN_TOKEN"} "${SERVER_PIN[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" \
+  --data "$DATA" "${ADMIN[@]}" >"$WORK/scimlet.log" 2>&1 &
 SPID=$!
 PIDS+=("$SPID")
 wait_http "http://127.0.0.1:$PORT/healthz"
@@ -309,13 +372,21 @@ else
     --users "$USERS" --spares "$SPARES" --concurrency 32
 fi
 PRELOAD_S="$(since "$T0")"
+if [ "$TENANTS" -gt 0 ]; then
+  log "scimlet: $TENANTS more tenants of $TENANT_USERS users (admin API, then SCIM API)"
+  T2=$(date +%s.%N)
+  loader tenants --base "http://127.0.0.1:$PORT/scim/v2" --admin "http://127.0.0.1:$APORT" \
+    --admin-token "$ADMIN_TOKEN" --out "$S_DIR" --tenants "$TENANTS" --users "$TENANT_USERS" \
+    --concurrency 16
+  TENANTS_S="$(since "$T2")"
+fi
 S_LOADED="$(cat "$S_DIR/loaded.txt")"
 RSS_AFTER_LOAD="$(status_kb "$SPID" VmRSS)"
 # Size of the preloaded data alone (the run adds audit records of every write on top).
 LOAD_DB_BYTES="$(find "$DATA" -maxdepth 1 -name 'scimlet.db*' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')"
 LOAD_USERS="$((S_LOADED + $(wc -l <"$S_DIR/spares.txt")))"
 run_scenarios scimlet "$PORT" /scim/v2 "$TOKEN" "$S_DIR" "$((S_LOADED + $(wc -l <"$S_DIR/spares.txt") - 99))" \
-  "$WORK/scimlet.log" "$SPID"
+  "$WORK/scimlet.log" "$SPID" "$S_SCENARIOS"
 S_TOTAL="$(curl -fsS -H "Authorization: Bearer $TOKEN" \
   "http://127.0.0.1:$PORT/scim/v2/Users?count=0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalResults"])')"
 S_HWM="$(status_kb "$SPID" VmHWM)"
@@ -330,12 +401,24 @@ if [ -s "$CACHE/last-scimlet-problems.log" ]; then
   log "scimlet logged warnings or errors; see $CACHE/last-scimlet-problems.log"
 fi
 
+# --- HTTP floor ---------------------------------------------------------------------------------
+# The same HTTP stack answering a fixed 200 from memory (host/benches/floor.rs), alone on the
+# machine like scimlet was, under the requests of the GET /Users/{id} scenario.
+FPORT="$(free_port)"
+"${SERVER_PIN[@]}" "$WORK/floor" --listen "127.0.0.1:$FPORT" >"$WORK/floor.log" 2>&1 &
+FPID=$!
+PIDS+=("$FPID")
+wait_http "http://127.0.0.1:$FPORT/healthz"
+run_scenarios floor "$FPORT" /scim/v2 "$TOKEN" "$S_DIR" 1 "$WORK/floor.log" "$FPID" floor
+kill "$FPID"
+wait "$FPID" 2>/dev/null || true
+
 # --- peer ---------------------------------------------------------------------------------------
 P_LOADED=0
 if [ "$PEER" = 1 ]; then
   P_DIR="$WORK/peer-ids"
   PPORT="$(free_port)"
-  "$PEER_BIN" --hostname 127.0.0.1 --port "$PPORT" >"$WORK/peer.log" 2>&1 &
+  "${SERVER_PIN[@]}" "$PEER_BIN" --hostname 127.0.0.1 --port "$PPORT" >"$WORK/peer.log" 2>&1 &
   PPID_=$!
   PIDS+=("$PPID_")
   wait_http "http://127.0.0.1:$PPORT/v2/ServiceProviderConfig"
@@ -376,13 +459,13 @@ pg_run() {
   PG_IMPORT_S[$who]="$(since "$t0")"
   log "$who: imported in ${PG_IMPORT_S[$who]} s"
   port="$(free_port)"
-  NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$port" --data "$DATA" "${store[@]}" >"$WORK/$who.log" 2>&1 &
+  NO_COLOR=1 "${SERVER_PIN[@]}" "$BIN" serve --listen "127.0.0.1:$port" --data "$DATA" "${store[@]}" >"$WORK/$who.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   wait_http "http://127.0.0.1:$port/healthz"
   if [ "$hosts" = 2 ]; then
     port2="$(free_port)"
-    NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$port2" --data "$DATA" "${store[@]}" >"$WORK/$who-2.log" 2>&1 &
+    NO_COLOR=1 "${SERVER_PIN[@]}" "$BIN" serve --listen "127.0.0.1:$port2" --data "$DATA" "${store[@]}" >"$WORK/$who-2.log" 2>&1 &
     pid2=$!
     PIDS+=("$pid2")
     wait_http "http://127.0.0.1:$port2/healthz"
@@ -442,6 +525,8 @@ label() {
   case "$1" in
     filter) echo 'GET /Users?filter=userName eq "…" (random user)' ;;
     get) echo 'GET /Users/{id} (random user)' ;;
+    tenants) echo "GET /Users/{id}, a random tenant of $TENANTS ($TENANT_USERS users each) per request" ;;
+    floor) echo 'HTTP floor: the same HTTP stack answering a fixed 200 from memory' ;;
     groups) echo 'GET /Groups?excludedAttributes=members' ;;
     deep_page) echo 'GET /Users?startIndex=N-99&count=100 (last page)' ;;
     patch_active) echo 'PATCH /Users/{id} replace active=false (random user)' ;;
@@ -452,6 +537,13 @@ label() {
   esac
 }
 MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+cpu() { # WHO:SCENARIO -> "µs" or "—"
+  echo "${CPU[$1]:-—}"
+}
+xfloor() { # WHO:SCENARIO -> CPU per request over the floor's
+  awk -v a="${CPU[$1]:-}" -v f="${CPU[floor:floor]:-}" \
+    'BEGIN { if (a == "" || f == "" || f == 0) print "—"; else printf (a / f >= 10 ? "%.0f×" : "%.1f×"), a / f }'
+}
 
 {
   echo "Command: \`host/benches/compare.sh${ARGS:+ $ARGS}\` ($STARTED_AT). Load: wrk, $CONNS connections,"
@@ -474,24 +566,35 @@ MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
   fi
   echo
   if [ "$PEER" = 1 ]; then
-    echo "| scenario | scimlet req/s | p50 ms | p99 ms | scim2-server req/s | p50 ms | p99 ms | req/s ratio |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| scenario | scimlet req/s | p50 ms | p99 ms | CPU µs/req | × floor | scim2-server req/s | p50 ms | p99 ms | CPU µs/req | req/s ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| $(label floor) | $(cell floor:floor) | $(cpu floor:floor) | 1.0× | — | — | — | — | — |"
   else
-    echo "| scenario | scimlet req/s | p50 ms | p99 ms |"
-    echo "|---|---:|---:|---:|"
+    echo "| scenario | scimlet req/s | p50 ms | p99 ms | CPU µs/req | × floor |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| $(label floor) | $(cell floor:floor) | $(cpu floor:floor) | 1.0× |"
   fi
-  for s in $SCENARIOS; do
-    if [ "$PEER" = 1 ]; then
+  for s in $S_SCENARIOS; do
+    if [ "$PEER" = 1 ] && [ -n "${RES[peer:$s]:-}" ]; then
       ratio="$(awk -v a="$(rate "scimlet:$s")" -v b="$(rate "peer:$s")" \
         'BEGIN { if (b == 0) print "∞"; else printf (a / b >= 10 ? "%.0f×" : "%.1f×"), a / b }')"
-      echo "| $(label "$s") | $(cell "scimlet:$s") | $(cell "peer:$s") | $ratio |"
+      echo "| $(label "$s") | $(cell "scimlet:$s") | $(cpu "scimlet:$s") | $(xfloor "scimlet:$s") | $(cell "peer:$s") | $(cpu "peer:$s") | $ratio |"
+    elif [ "$PEER" = 1 ]; then
+      echo "| $(label "$s") | $(cell "scimlet:$s") | $(cpu "scimlet:$s") | $(xfloor "scimlet:$s") | — | — | — | — | — |"
     else
-      echo "| $(label "$s") | $(cell "scimlet:$s") |"
+      echo "| $(label "$s") | $(cell "scimlet:$s") | $(cpu "scimlet:$s") | $(xfloor "scimlet:$s") |"
     fi
   done
   echo
-  for s in $SCENARIOS; do
-    for who in scimlet peer; do
+  printf -- '- CPU µs/req: the server process'"'"'s CPU time (user + system, all threads, from /proc/PID/stat) over the scenario divided by the requests completed%s.\n' \
+    "$([ "$PIN" = 1 ] && echo "; servers pinned to CPU 0 (\`taskset -c 0\`), wrk to CPU 1" || echo "; not pinned (--pin pins the server to CPU 0 and wrk to CPU 1)")"
+  if [ "$TENANTS" -gt 0 ]; then
+    printf -- '- Many tenants: %s tenants of %s users created through the admin API and the SCIM API in %.0f s, besides the one-tenant data.\n' \
+      "$TENANTS" "$TENANT_USERS" "$TENANTS_S"
+  fi
+  echo
+  for s in floor $S_SCENARIOS; do
+    for who in floor scimlet peer; do
       if [ -n "${STATUS[$who:$s]:-}" ]; then
         name="$who"; [ "$who" = peer ] && name=scim2-server
         echo "- ⚠ $name, $(label "$s"): non-2xx responses ${STATUS[$who:$s]}${PROBLEMS[$who:$s]:+; logged: ${PROBLEMS[$who:$s]}}."
@@ -556,7 +659,7 @@ MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
   fi
   echo "- scimlet host peak RSS (VmHWM): $((S_HWM / 1024)) MB (RSS after preload $((RSS_AFTER_LOAD / 1024)) MB, at the end $((S_RSS / 1024)) MB)."
   printf -- '- scimlet RSS / peak RSS after each scenario (MB):'
-  for s in $SCENARIOS; do printf ' %s %s;' "$s" "${RSS[scimlet:$s]}"; done
+  for s in $S_SCENARIOS; do printf ' %s %s;' "$s" "${RSS[scimlet:$s]}"; done
   echo
   if [ "$PEER" = 1 ]; then
     echo "- scim2-server peak RSS (VmHWM): $((P_HWM / 1024)) MB with $P_LOADED users."
@@ -576,7 +679,7 @@ MB() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
   echo
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM; load average before $LOAD_BEFORE, after $LOAD_AFTER."
   printf 'CPU used by other processes (not scimlet, not wrk) during each scimlet scenario, %% of both cores:'
-  for s in $SCENARIOS; do printf ' %s' "${OTHERS[scimlet:$s]}"; done
+  for s in $S_SCENARIOS; do printf ' %s' "${OTHERS[scimlet:$s]}"; done
   echo "."
 } >"$WORK/report.md"
 

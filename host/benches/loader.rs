@@ -5,6 +5,8 @@
 //! cargo bench -p scimlet --bench loader -- preload --base URL [--token T] --out DIR
 //!     [--users N] [--spares S] [--concurrency C] [--max-seconds SECS] [--group-in-one-post]
 //! cargo bench -p scimlet --bench loader -- dump --base URL [--token T] --out DIR
+//! cargo bench -p scimlet --bench loader -- tenants --base URL --admin URL --admin-token T
+//!     --out DIR [--tenants N] [--users M] [--concurrency C]
 //! ```
 //!
 //! `preload` creates N users `user-NNNNNN@bench.example` (stopping early once `--max-seconds` have
@@ -14,7 +16,11 @@
 //! (id, userName of each member), `spares.txt` (ids of users in no group), `group.txt` and
 //! `small.txt` (the groups' ids) and `loaded.txt` (how many members were loaded). `dump` writes the
 //! same files for a store filled another way (for example by `scimlet import`), by paging through
-//! `/Users`, finding `Big` by name and creating `Small` if it is missing.
+//! `/Users`, finding `Big` by name and creating `Small` if it is missing. `tenants` creates N
+//! tenants `many-NNN` through scimlet's admin API (`--admin`, the admin listener's URL) and M
+//! users in each through the SCIM API with the tenant's token, and writes `tenants.tsv` into
+//! DIR: one line `token<TAB>user id` per user (the many-tenants scenario picks a line at random,
+//! so a random tenant per request).
 //!
 //! Run by `cargo bench` without arguments it prints this usage and exits successfully.
 
@@ -44,6 +50,9 @@ struct Opts {
     concurrency: usize,
     max_seconds: u64,
     group_in_one_post: bool,
+    admin: String,
+    admin_token: String,
+    tenants: usize,
 }
 
 struct Api {
@@ -269,6 +278,77 @@ fn dump(opts: &Opts) {
     write_out(&opts.out, &members, &spares, &group_id, &small_id);
 }
 
+/// `tenants`: N tenants of M users each, created on `concurrency` threads (a tenant each).
+fn tenants(opts: &Opts) {
+    let started = Instant::now();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("HTTP client");
+    let next = AtomicUsize::new(0);
+    let lines: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..opts.concurrency.min(opts.tenants).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= opts.tenants {
+                    return;
+                }
+                let name = format!("many-{i:03}");
+                let resp = client
+                    .post(format!(
+                        "{}/admin/tenants",
+                        opts.admin.trim_end_matches('/')
+                    ))
+                    .bearer_auth(&opts.admin_token)
+                    .json(&json!({"name": name}))
+                    .send()
+                    .unwrap_or_else(|e| panic!("create tenant {name}: {e}"));
+                let status = resp.status();
+                let v: Value = resp.json().unwrap_or(Value::Null);
+                assert!(status.is_success(), "create tenant {name}: {status} {v}");
+                let token = v["token"]["token"]
+                    .as_str()
+                    .or_else(|| v["token"].as_str())
+                    .unwrap_or_else(|| panic!("tenant {name}: no token in {v}"))
+                    .to_string();
+                let api = Api {
+                    client: client.clone(),
+                    base: opts.base.trim_end_matches('/').to_string(),
+                    token: Some(token.clone()),
+                };
+                for u in 0..opts.users {
+                    let user_name = format!("{name}-user-{u:03}@bench.example");
+                    let created = api
+                        .send(
+                            reqwest::Method::POST,
+                            "/Users",
+                            Some(&user_body(&user_name, u)),
+                        )
+                        .unwrap_or_else(|e| panic!("creating {user_name}: {e}"));
+                    let id = created["id"].as_str().expect("created user has an id");
+                    lines.lock().unwrap().push((i, format!("{token}\t{id}")));
+                }
+            });
+        }
+    });
+    let mut lines = lines.into_inner().unwrap();
+    lines.sort_by_key(|(i, _)| *i);
+    fs::create_dir_all(&opts.out).expect("create output dir");
+    let mut f = std::io::BufWriter::new(fs::File::create(opts.out.join("tenants.tsv")).unwrap());
+    for (_, line) in &lines {
+        writeln!(f, "{line}").unwrap();
+    }
+    f.flush().unwrap();
+    eprintln!(
+        "created {} tenants of {} users in {:.1?} ({})",
+        opts.tenants,
+        opts.users,
+        started.elapsed(),
+        opts.out.join("tenants.tsv").display()
+    );
+}
+
 fn create_group(api: &Api, name: &str) -> String {
     create_group_with(api, name, &[])
 }
@@ -332,7 +412,8 @@ fn usage() {
     println!(
         "loader (used by host/benches/compare.sh): \
          preload|dump --base URL [--token T] --out DIR [--users N] [--spares S] \
-         [--concurrency C] [--max-seconds SECS] [--group-in-one-post]"
+         [--concurrency C] [--max-seconds SECS] [--group-in-one-post]; \
+         tenants --base URL --admin URL --admin-token T --out DIR [--tenants N] [--users M]"
     );
 }
 
@@ -355,6 +436,9 @@ fn main() {
         concurrency: 32,
         max_seconds: 0,
         group_in_one_post: false,
+        admin: String::new(),
+        admin_token: String::new(),
+        tenants: 200,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -375,6 +459,9 @@ fn main() {
             "--spares" => opts.spares = number(),
             "--concurrency" => opts.concurrency = number().max(1),
             "--max-seconds" => opts.max_seconds = number() as u64,
+            "--admin" => opts.admin = value.clone(),
+            "--admin-token" => opts.admin_token = value.clone(),
+            "--tenants" => opts.tenants = number(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -382,6 +469,7 @@ fn main() {
     match command.as_str() {
         "preload" => preload(&opts),
         "dump" => dump(&opts),
+        "tenants" => tenants(&opts),
         _ => usage(),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{events, to_sql_int, u64_from_sql, SqliteBackend};
+use super::{checkpoint, events, to_sql_int, u64_from_sql, SqliteBackend};
 use crate::events::NewEvent;
 use crate::store::{check_commit, Check, StoreError, Write};
 
@@ -75,6 +75,8 @@ impl SqliteBackend {
         // IMMEDIATE takes the write lock up front, so the checks and the writes see one state.
         // An early return drops `tx`, which rolls back.
         let mut tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Forget what an earlier write on this thread reported: only this commit's report counts.
+        checkpoint::take_wal_pages();
         let first = current_seq(&tx)?;
         let mut seq = first;
         let outcomes: Vec<Result<u64, StoreError>> = batch
@@ -85,6 +87,8 @@ impl SqliteBackend {
             return Ok(outcomes);
         }
         tx.commit()?;
+        // The WAL is copied into the database file by the checkpointer, never inside a commit.
+        self.checkpointer.committed(checkpoint::take_wal_pages());
         if batch.iter().any(|q| !q.events.is_empty()) {
             self.signal.notify();
         }

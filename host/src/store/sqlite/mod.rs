@@ -2,10 +2,12 @@
 //! connection (SQLite admits one writer at a time anyway, so a mutex is cheaper than letting
 //! connections fight over the lock) and a pool of reader connections that read in parallel.
 //!
-//! `pool` opens and pools the connections, `commit` runs the grouped atomic commits, `kv`
-//! serves the reads (with the remembered positions) and `registry` keeps tenants and tokens;
-//! the [`Backend`] impl here only delegates.
+//! `pool` opens and pools the connections, `commit` runs the grouped atomic commits,
+//! `checkpoint` copies the WAL into the database file off the commit path, `kv` serves the
+//! reads (with the remembered positions) and `registry` keeps tenants and tokens; the
+//! [`Backend`] impl here only delegates.
 
+mod checkpoint;
 mod commit;
 mod events;
 mod kv;
@@ -64,6 +66,8 @@ pub struct SqliteBackend {
     /// Commits waiting for the writer (group commit, see [`SqliteBackend::commit`]).
     queue: Mutex<Vec<Arc<Queued>>>,
     signal: EventSignal,
+    /// Runs the WAL checkpoints the writer no longer runs inside its commits.
+    checkpointer: checkpoint::Checkpointer,
     /// Declared last so that it is dropped after the connections: it deletes their files.
     _temp: Option<TempDir>,
 }
@@ -92,9 +96,11 @@ impl SqliteBackend {
         private_files::create_file(path)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let mut writer = connect(path, &options, false)?;
+        checkpoint::take_over(&writer)?;
         init_schema(&mut writer)?;
         let mut positions = Positions::default();
         positions.forget_all(current_seq(&writer)?);
+        let checkpointer = checkpoint::Checkpointer::start(path.to_owned(), options.clone())?;
         Ok(Self {
             path: path.to_owned(),
             options,
@@ -103,6 +109,7 @@ impl SqliteBackend {
             positions: Mutex::new(positions),
             queue: Mutex::new(Vec::new()),
             signal: EventSignal::default(),
+            checkpointer,
             _temp: None,
         })
     }
