@@ -29,7 +29,7 @@ async function startServer() {
   server = spawn(
     BIN,
     ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data", data,
-      "--cache-dir", join(target, "browser-cwasm-cache")],
+      "--cache-dir", join(target, "cwasm-cache")],
     { env: { ...process.env, SCIMLET_ADMIN_TOKEN: ADMIN_TOKEN }, stdio: ["ignore", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: server.stdout });

@@ -357,7 +357,7 @@ fn setup_links_open_one_tenant_until_altered_expired_or_revoked() {
     ]);
     let resp = b.get(&path);
     assert_eq!(resp.status(), 410);
-    assert!(resp.text().unwrap().contains("expired"));
+    assert!(resp.text().unwrap().contains("This setup link has expired"));
     let listed = cli(&[
         "tenant",
         "setup-link",

@@ -41,14 +41,16 @@ pub(super) async fn show(
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let since = match query.since.as_deref() {
-        Some(s @ ("1h" | "24h" | "7d" | "30d")) => s,
-        _ => "24h",
-    };
-    let outcome = match query.outcome.as_deref() {
-        Some(o @ ("errors" | "success")) => o,
-        _ => "all",
-    };
+    let since = query
+        .since
+        .as_deref()
+        .filter(|s| matches!(*s, "1h" | "24h" | "7d" | "30d"))
+        .unwrap_or("24h");
+    let outcome = query
+        .outcome
+        .as_deref()
+        .filter(|o| matches!(*o, "errors" | "success"))
+        .unwrap_or("all");
     let (id, since_text, outcome_text) =
         (tenant.id.clone(), since.to_string(), outcome.to_string());
     let now_hour = super::layout::now() / 3600;

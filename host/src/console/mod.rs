@@ -7,6 +7,10 @@
 //! (403) without it or from another origin. Every page is served under a strict
 //! Content-Security-Policy.
 
+// Handlers answer with a page either way: the `Err` of their helpers is the page to send (a
+// redirect to sign in, a refusal), made at most once per request, not worth a box.
+#![allow(clippy::result_large_err)]
+
 mod activity;
 mod guides;
 mod layout;

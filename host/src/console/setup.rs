@@ -46,18 +46,25 @@ fn shell(title: &str) -> Shell<'_> {
 }
 
 fn refused_page(why: &LinkRefused) -> Response {
-    let (status, title) = match why {
-        LinkRefused::Invalid => (StatusCode::FORBIDDEN, "This setup link is not valid"),
-        LinkRefused::Gone => (StatusCode::GONE, "This setup link has expired"),
-        LinkRefused::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable"),
+    let (status, title, text) = match why {
+        LinkRefused::Invalid => (
+            StatusCode::FORBIDDEN,
+            "This setup link is not valid",
+            "The link is incomplete or was altered. Copy it again, whole, from the message you \
+             received.",
+        ),
+        LinkRefused::Gone => (
+            StatusCode::GONE,
+            "This setup link has expired",
+            "It expired or was revoked. Ask for a new link: each is valid for a limited time.",
+        ),
+        LinkRefused::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service could not be reached. Try again in a minute.",
+        ),
     };
-    let body = html! {
-        div.card {
-            h1 { (title) }
-            p { (why.to_string()) }
-            p.muted { "Setup links are made by your SCIM provider's operator; each is valid for a limited time." }
-        }
-    };
+    let body = html! { div.card { h1 { (title) } p { (text) } } };
     html(status, page(&shell(title), body))
 }
 
