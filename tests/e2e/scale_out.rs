@@ -65,6 +65,11 @@ impl Drop for Schema {
 /// A host on `url` with the admin API; `token` is the default tenant's (printed by the first
 /// host only).
 fn host(url: &str, token: Option<&str>) -> Server {
+    host_with(url, token, &[])
+}
+
+/// [`host`] with more environment variables.
+pub(crate) fn host_with(url: &str, token: Option<&str>, env: &[(&str, &str)]) -> Server {
     let args = [
         "--store",
         "postgres",
@@ -78,6 +83,7 @@ fn host(url: &str, token: Option<&str>) -> Server {
     let data = tempfile::tempdir().unwrap();
     let mut s = Server::start_with(data, &args, |cmd| {
         cmd.env("SCIMLET_ADMIN_TOKEN", ADMIN_TOKEN);
+        cmd.envs(env.iter().copied());
     });
     if let Some(token) = token {
         assert!(s.token.is_empty(), "only the first host creates the tenant");
@@ -129,6 +135,98 @@ fn what_one_host_creates_the_other_finds_and_counts_at_once() {
     );
     assert_eq!(status, 204);
     assert_eq!(total(&b, "/Users?count=1"), 5);
+}
+
+/// The ids of the users a listing through `s` answers, and its `totalResults`.
+fn listed(s: &Server, start_index: usize, count: usize) -> (Vec<String>, u64) {
+    let path = format!("/Users?startIndex={start_index}&count={count}&attributes=id");
+    let (status, list) = json(s.get(&path));
+    assert_eq!(status, 200, "{list}");
+    let ids = list["Resources"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|u| u["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (ids, list["totalResults"].as_u64().unwrap())
+}
+
+/// Host A remembers `totalResults` and where its pages start (so a deep page does not walk
+/// every user before it); creates and deletes through host B void what A remembers at once:
+/// A's next count and pages are B's, whichever host is asked.
+#[test]
+fn counts_and_pages_on_one_host_follow_creates_and_deletes_on_the_other() {
+    let Some(schema) = Schema::new("scale_out::counts_and_pages_follow") else {
+        return;
+    };
+    let (a, b) = two_hosts(&schema);
+    // Users are listed in creation order (ids are time-ordered).
+    let mut ids: Vec<String> = (0..12)
+        .map(|i| {
+            let (status, u) = json(a.send_json("POST", "/Users", &new_user(&format!("p{i}@x.io"))));
+            assert_eq!(status, 201, "{u}");
+            u["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let expect = |ids: &[String], start: usize, count: usize| -> (Vec<String>, u64) {
+        let page = ids.iter().skip(start - 1).take(count).cloned().collect();
+        (page, ids.len() as u64)
+    };
+    // A walks the list page by page, twice: the second walk is answered from what it
+    // remembers.
+    for _ in 0..2 {
+        for start in [1, 4, 7, 10] {
+            assert_eq!(listed(&a, start, 3), expect(&ids, start, 3));
+        }
+    }
+    // B creates two users and deletes the second: A's total and every page after it move.
+    for i in 0..2 {
+        let (status, u) = json(b.send_json("POST", "/Users", &new_user(&format!("q{i}@x.io"))));
+        assert_eq!(status, 201, "{u}");
+        ids.push(u["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        listed(&a, 1, 1).1,
+        14,
+        "totalResults on A after creates on B"
+    );
+    let gone = ids.remove(1);
+    let status = b
+        .req("DELETE", &format!("/Users/{gone}"))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    for start in [1, 4, 7, 10, 13] {
+        assert_eq!(
+            listed(&a, start, 3),
+            expect(&ids, start, 3),
+            "A, startIndex={start}"
+        );
+        assert_eq!(
+            listed(&b, start, 3),
+            expect(&ids, start, 3),
+            "B, startIndex={start}"
+        );
+    }
+    // And the other way round: deletes on A, seen by B's remembered pages.
+    for gone in [ids.remove(0), ids.remove(5)] {
+        let status = a
+            .req("DELETE", &format!("/Users/{gone}"))
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+    }
+    for start in [1, 4, 7, 10] {
+        assert_eq!(
+            listed(&b, start, 3),
+            expect(&ids, start, 3),
+            "B, startIndex={start}"
+        );
+    }
 }
 
 #[test]
@@ -416,7 +514,7 @@ fn migrate_and_the_cli_work_against_postgres() {
     };
     let url = schema.url(PG_PORT);
     let out = cli(&["migrate", "--database-url", &url]);
-    assert_eq!(out.trim(), "PostgreSQL schema is at version 1");
+    assert_eq!(out.trim(), "PostgreSQL schema is at version 2");
     // Again: nothing to do, same answer.
     assert_eq!(cli(&["migrate", "--database-url", &url]), out);
     let out = cli(&[

@@ -3,7 +3,8 @@
 //! Blocking `postgres` clients in a bounded r2d2 pool ([`Backend`] is called off the async
 //! runtime). `pool` opens connections and creates the schema, `commit` runs the atomic commits
 //! (per-tenant counter row locked first, then checks, writes and events in one transaction),
-//! `kv` serves the reads, `registry` keeps tenants and tokens and `events` the change feed; the
+//! `kv` serves the reads (`stamps` remembering counts and page positions that
+//! every host's commits invalidate), `registry` keeps tenants and tokens and `events` the change feed; the
 //! [`Backend`] impl here only delegates. Nothing relies on advisory locks, LISTEN/NOTIFY or
 //! sequences, and every table is keyed by tenant first, so that the design carries over to the
 //! PostgreSQL-wire distributed engines (see README "Scaling out").
@@ -14,13 +15,16 @@ mod kv;
 mod pool;
 mod registry;
 mod restore;
+mod stamps;
 #[cfg(test)]
 pub(crate) mod testdb;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
 
+use super::positions::Stamped;
 use super::{Backend, Check, Entry, Scan, StoreError, StoredToken, Tenant, TokenInfo, Write};
 use pool::{init_schema, init_sql, Manager};
 
@@ -58,11 +62,21 @@ impl Default for PgOptions {
 pub struct PostgresBackend {
     pool: r2d2::Pool<Manager>,
     signal: EventSignal,
+    /// Counts and page positions, valid while the database's stamps say so (`stamps`).
+    memos: Mutex<Stamped>,
 }
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Unavailable(format!("database: {e}"))
+        // `postgres::Error` shows a server's error as only "db error": say which.
+        match e.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!(
+                "database: {} ({})",
+                db.message(),
+                db.code().code()
+            )),
+            None => StoreError::Unavailable(format!("database: {e}")),
+        }
     }
 }
 
@@ -102,6 +116,7 @@ impl PostgresBackend {
         let backend = Self {
             pool,
             signal: EventSignal::default(),
+            memos: Mutex::new(Stamped::default()),
         };
         init_schema(&mut *backend.conn()?)?;
         Ok(backend)

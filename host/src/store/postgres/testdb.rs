@@ -53,6 +53,16 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` in this schema, behind the backends' backs.
+    pub(crate) fn sql(&mut self, sql: &str) {
+        self.admin
+            .batch_execute(&format!(
+                "SET search_path TO {}; {sql}; RESET search_path",
+                self.schema
+            ))
+            .expect("run test SQL");
+    }
+
     /// A backend (one "host") on this schema.
     pub(crate) fn backend(&self) -> PostgresBackend {
         PostgresBackend::open(&self.url, self.options()).expect("open the test backend")
