@@ -13,5 +13,6 @@ mod operations;
 mod product;
 mod reliability;
 mod scale_out;
+mod scale_out_webhooks;
 mod vectors;
 mod webhooks;

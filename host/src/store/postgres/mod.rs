@@ -3,8 +3,9 @@
 //! Blocking `postgres` clients in a bounded r2d2 pool ([`Backend`] is called off the async
 //! runtime). `pool` opens connections and creates the schema, `commit` runs the atomic commits
 //! (per-tenant counter row locked first, then checks, writes and events in one transaction),
-//! `kv` serves the reads (`stamps` remembering counts and page positions that
-//! every host's commits invalidate), `registry` keeps tenants and tokens and `events` the change feed; the
+//! `kv` serves the reads (`stamps` remembering counts and page positions that every host's
+//! commits invalidate), `registry` keeps tenants and tokens, `events` the change feed and
+//! `webhooks` the endpoints and their delivery state (leases on the database's clock); the
 //! [`Backend`] impl here only delegates. Nothing relies on advisory locks, LISTEN/NOTIFY or
 //! sequences, and every table is keyed by tenant first, so that the design carries over to the
 //! PostgreSQL-wire distributed engines (see README "Scaling out").
@@ -18,6 +19,7 @@ mod restore;
 mod stamps;
 #[cfg(test)]
 pub(crate) mod testdb;
+mod webhooks;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -60,7 +62,8 @@ impl Default for PgOptions {
 
 /// A storage backend in a PostgreSQL database, shareable by any number of hosts.
 pub struct PostgresBackend {
-    pool: r2d2::Pool<Manager>,
+    /// `None` only while dropping (see the `Drop` impl).
+    pool: Option<r2d2::Pool<Manager>>,
     signal: EventSignal,
     /// Counts and page positions, valid while the database's stamps say so (`stamps`).
     memos: Mutex<Stamped>,
@@ -114,7 +117,7 @@ impl PostgresBackend {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         let backend = Self {
-            pool,
+            pool: Some(pool),
             signal: EventSignal::default(),
             memos: Mutex::new(Stamped::default()),
         };
@@ -124,7 +127,25 @@ impl PostgresBackend {
 
     /// A pooled connection; unavailable while the database cannot be reached.
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        Ok(self.pool.get()?)
+        match &self.pool {
+            Some(pool) => Ok(pool.get()?),
+            None => Err(StoreError::Unavailable("the backend is closing".into())),
+        }
+    }
+}
+
+impl Drop for PostgresBackend {
+    /// A blocking `postgres` client closes its connection by running a small runtime of its
+    /// own, which panics on an async runtime's thread; the last holder of a backend is often a
+    /// task there (`serve` stopping). The pool, with its clients, is then dropped on a plain
+    /// thread.
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 
@@ -228,6 +249,10 @@ impl Backend for PostgresBackend {
 
     fn tenant_for_token(&self, token_hash: &[u8; 32]) -> Result<Option<Tenant>, StoreError> {
         registry::tenant_for_token(self, token_hash)
+    }
+
+    fn webhooks(&self) -> Option<&dyn super::WebhookStore> {
+        Some(self)
     }
 
     fn stored_tokens(&self, tenant_id: &str) -> Result<Vec<StoredToken>, StoreError> {

@@ -352,3 +352,78 @@ fn an_unreachable_database_is_unavailable() {
         Err(StoreError::Invalid(_))
     ));
 }
+
+/// The webhook store's conformance suite on PostgreSQL.
+#[test]
+fn webhooks_conform() {
+    let Some(db) = TestDb::new("postgres::webhooks_conform") else {
+        return;
+    };
+    let backend = db.backend();
+    let store = backend.webhooks().expect("PostgreSQL keeps webhooks");
+    crate::store::webhooks::conformance::run_all(store);
+}
+
+/// Hosts racing to claim one endpoint, round after round: exactly one holds it each time, and
+/// a holder fenced out by a replay moves nothing.
+#[test]
+fn exactly_one_of_racing_hosts_claims_an_endpoint() {
+    use crate::store::webhooks::{Lease, Webhook};
+    let Some(db) = TestDb::new("postgres::one_claim_wins") else {
+        return;
+    };
+    let hosts = [db.backend(), db.backend(), db.backend()];
+    let store = |i: usize| hosts[i].webhooks().unwrap();
+    let hook = Webhook::new(
+        "t".into(),
+        "wh_1".into(),
+        "http://x".into(),
+        vec![],
+        vec![0],
+        0,
+        None,
+    );
+    store(0).add_webhook(&hook).unwrap();
+    let ttl = Duration::from_secs(30);
+    for round in 0..20u32 {
+        let won: Vec<Webhook> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let host = &hosts[i % 3];
+                    s.spawn(move || {
+                        host.webhooks()
+                            .unwrap()
+                            .claim_webhook("t", "wh_1", &format!("host-{i}"), ttl)
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(won.len(), 1, "round {round}");
+        let w = &won[0];
+        let lease = Lease {
+            tenant: "t".into(),
+            id: "wh_1".into(),
+            owner: w.lease_owner.clone().unwrap(),
+            epoch: w.lease_epoch,
+        };
+        let c = Cursor {
+            seq: u64::from(round) + 1,
+            index: 0,
+        };
+        assert!(store(1).advance_webhook(&lease, Some(c), ttl).unwrap());
+        assert!(store(2).release_webhook(&lease).unwrap());
+        assert!(
+            !store(0).advance_webhook(&lease, None, ttl).unwrap(),
+            "released: fenced"
+        );
+        assert_eq!(
+            store(0).webhook("t", "wh_1").unwrap().unwrap().cursor,
+            Some(c)
+        );
+    }
+}
