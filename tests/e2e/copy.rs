@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::scale_out::{Schema, PG_PORT};
 use crate::support::{cli, cli_output, get_as, json, new_user, Server};
+use crate::testdb::TestDb;
 
 /// Creates tenant `name` in `data` and answers its bearer token.
 fn create_tenant(data: &str, name: &str) -> String {
@@ -116,10 +116,10 @@ fn copy(from: &str, to: &str) -> String {
 
 #[test]
 fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
-    let Some(schema) = Schema::new("copy::round_trip") else {
+    let Some(schema) = TestDb::new("copy::round_trip") else {
         return;
     };
-    let url = schema.url(PG_PORT);
+    let url = schema.url();
     // The servers' data directories outlive them (inside `root`, removed at the end).
     let root = tempfile::tempdir().unwrap();
     let mut data = tempfile::TempDir::new_in(root.path()).unwrap();

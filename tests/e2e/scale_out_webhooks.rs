@@ -9,10 +9,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::scale_out::{host_with, Schema, PG_PORT};
+use crate::scale_out::host_with;
 use crate::support::{
     admin_json, admin_url, cli, cli_output, new_user, scimlet, Server, ADMIN_TOKEN,
 };
+use crate::testdb::TestDb;
 use crate::webhooks::{first_accepted, start_receiver, wait_for, Receiver};
 
 /// base64 of 32 bytes: the key every host seals and opens the secrets with.
@@ -38,10 +39,10 @@ fn deactivate(s: &Server, id: &str) {
 
 #[test]
 fn two_hosts_deliver_every_event_once_in_order() {
-    let Some(schema) = Schema::new("scale_out_webhooks::deliver_once_in_order") else {
+    let Some(schema) = TestDb::new("scale_out_webhooks::deliver_once_in_order") else {
         return;
     };
-    let db = schema.url(PG_PORT);
+    let db = schema.url();
     let receiver = Arc::new(Receiver {
         key: Mutex::new(Vec::new()),
         seen: Mutex::default(),

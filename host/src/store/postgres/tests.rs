@@ -6,6 +6,21 @@ use super::testdb::TestDb;
 use super::*;
 use crate::store::conformance;
 
+impl TestDb {
+    /// Options that put the backend's tables in this schema.
+    fn options(&self) -> PgOptions {
+        PgOptions {
+            schema: Some(self.schema.clone()),
+            ..PgOptions::default()
+        }
+    }
+
+    /// A backend (one "host") on this schema.
+    fn backend(&self) -> PostgresBackend {
+        PostgresBackend::open(&self.url(), self.options()).expect("open the test backend")
+    }
+}
+
 #[test]
 fn conforms() {
     let Some(db) = TestDb::new("postgres::conforms") else {
@@ -110,7 +125,7 @@ fn hosts_starting_at_once_share_one_schema() {
     let Some(db) = TestDb::new("postgres::hosts_starting_at_once") else {
         return;
     };
-    let (url, options) = (db.url.clone(), db.options());
+    let (url, options) = (db.url(), db.options());
     let opened: Vec<Result<PostgresBackend, StoreError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|_| s.spawn(|| PostgresBackend::open(&url, options.clone())))
