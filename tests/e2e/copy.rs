@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::scale_out::{Schema, PG_PORT};
 use crate::support::{cli, cli_output, get_as, json, new_user, Server};
+use crate::testdb::TestDb;
 
 /// Creates tenant `name` in `data` and answers its bearer token.
 fn create_tenant(data: &str, name: &str) -> String {
@@ -116,10 +116,10 @@ fn copy(from: &str, to: &str) -> String {
 
 #[test]
 fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
-    let Some(schema) = Schema::new("copy::round_trip") else {
+    let Some(schema) = TestDb::new("copy::round_trip") else {
         return;
     };
-    let url = schema.url(PG_PORT);
+    let url = schema.url();
     // The servers' data directories outlive them (inside `root`, removed at the end).
     let root = tempfile::tempdir().unwrap();
     let mut data = tempfile::TempDir::new_in(root.path()).unwrap();
@@ -142,6 +142,31 @@ fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
     ];
     assert!(feeds[0].0.contains("group.member_added"), "{}", feeds[0].0);
     assert!(feeds[0].1.lines().count() >= 6, "{}", feeds[0].1);
+    // A webhook endpoint, with its position (nothing delivers while no server runs).
+    let added = crate::support::scimlet()
+        .args([
+            "webhook",
+            "add",
+            "acme",
+            "http://127.0.0.1:9/hook",
+            "--data",
+            &dir_arg,
+        ])
+        .env("SCIMLET_WEBHOOK_ALLOW_PRIVATE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let hook_id = String::from_utf8_lossy(&added.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let hooks = cli(&["webhook", "list", "acme", "--data", &dir_arg]);
+    assert!(hooks.contains(&hook_id), "{hooks}");
 
     // SQLite to PostgreSQL.
     let out = copy(&dir_arg, &url);
@@ -151,7 +176,19 @@ fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
         "{out}"
     );
     assert!(!out.contains(&url), "the URL may hold a password: {out}");
+    assert!(
+        out.contains("copied 1 webhook endpoint(s) of tenant 'acme' with their positions"),
+        "{out}"
+    );
+    assert!(
+        out.contains("webhook-secret.key"),
+        "which key to configure: {out}"
+    );
     let pg_store = ["--store", "postgres", "--database-url", url.as_str()];
+    assert_eq!(
+        cli(&[&["webhook", "list", "acme"][..], &pg_store].concat()),
+        hooks
+    );
     assert_eq!(feed_and_audit("acme", &pg_store), feeds[0]);
     assert_eq!(feed_and_audit("beta", &pg_store), feeds[1]);
     cli(&[&["check"][..], &pg_store].concat());
@@ -193,6 +230,10 @@ fn a_deployment_moves_from_sqlite_to_postgres_and_back() {
     let out = copy(&url, back_arg);
     assert!(out.contains("copied 2 tenant(s)"), "{out}");
     let back_store = ["--data", back_arg];
+    assert_eq!(
+        cli(&[&["webhook", "list", "acme"][..], &back_store].concat()),
+        hooks
+    );
     assert_eq!(feed_and_audit("acme", &back_store), feeds[0]);
     assert_eq!(
         cli(&[&["events", "beta"][..], &back_store].concat()),

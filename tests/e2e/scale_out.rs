@@ -15,56 +15,16 @@ use serde_json::{json, Value};
 use crate::support::{
     admin_json, admin_url, cli, get_as, json, new_user, scimlet, Server, ADMIN_TOKEN,
 };
-
-/// A schema of the test database for one test, dropped afterwards.
-pub(crate) struct Schema {
-    name: String,
-    admin: postgres::Client,
-}
-
-const PG_HOST: &str = "127.0.0.1";
-pub(crate) const PG_PORT: u16 = 5432;
-
-impl Schema {
-    pub(crate) fn new(test: &str) -> Option<Schema> {
-        let url = format!("postgres://postgres@{PG_HOST}:{PG_PORT}/test");
-        let mut admin = match postgres::Client::connect(&url, postgres::NoTls) {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("{test}: PostgreSQL at {url} is required under CI: {e}")
-            }
-            Err(e) => {
-                eprintln!("skipped {test}: PostgreSQL at {url} is unreachable ({e})");
-                return None;
-            }
-        };
-        let name = format!("scimlet_e2e_{:016x}", rand::random::<u64>());
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .unwrap();
-        Some(Schema { name, admin })
-    }
-
-    /// The database URL of a host reaching PostgreSQL at `port`.
-    pub(crate) fn url(&self, port: u16) -> String {
-        format!(
-            "postgres://postgres@{PG_HOST}:{port}/test?options=-csearch_path%3D{}",
-            self.name
-        )
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = self
-            .admin
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-    }
-}
+use crate::testdb::{TestDb, PG_HOST, PG_PORT};
 
 /// A host on `url` with the admin API; `token` is the default tenant's (printed by the first
 /// host only).
 fn host(url: &str, token: Option<&str>) -> Server {
+    host_with(url, token, &[])
+}
+
+/// [`host`] with more environment variables.
+pub(crate) fn host_with(url: &str, token: Option<&str>, env: &[(&str, &str)]) -> Server {
     let args = [
         "--store",
         "postgres",
@@ -78,6 +38,7 @@ fn host(url: &str, token: Option<&str>) -> Server {
     let data = tempfile::tempdir().unwrap();
     let mut s = Server::start_with(data, &args, |cmd| {
         cmd.env("SCIMLET_ADMIN_TOKEN", ADMIN_TOKEN);
+        cmd.envs(env.iter().copied());
     });
     if let Some(token) = token {
         assert!(s.token.is_empty(), "only the first host creates the tenant");
@@ -87,9 +48,9 @@ fn host(url: &str, token: Option<&str>) -> Server {
     s
 }
 
-fn two_hosts(schema: &Schema) -> (Server, Server) {
-    let a = host(&schema.url(PG_PORT), None);
-    let b = host(&schema.url(PG_PORT), Some(&a.token.clone()));
+fn two_hosts(schema: &TestDb) -> (Server, Server) {
+    let a = host(&schema.url(), None);
+    let b = host(&schema.url(), Some(&a.token.clone()));
     (a, b)
 }
 
@@ -101,7 +62,7 @@ fn total(s: &Server, path: &str) -> u64 {
 
 #[test]
 fn what_one_host_creates_the_other_finds_and_counts_at_once() {
-    let Some(schema) = Schema::new("scale_out::finds_and_counts") else {
+    let Some(schema) = TestDb::new("scale_out::finds_and_counts") else {
         return;
     };
     let (a, b) = two_hosts(&schema);
@@ -131,9 +92,101 @@ fn what_one_host_creates_the_other_finds_and_counts_at_once() {
     assert_eq!(total(&b, "/Users?count=1"), 5);
 }
 
+/// The ids of the users a listing through `s` answers, and its `totalResults`.
+fn listed(s: &Server, start_index: usize, count: usize) -> (Vec<String>, u64) {
+    let path = format!("/Users?startIndex={start_index}&count={count}&attributes=id");
+    let (status, list) = json(s.get(&path));
+    assert_eq!(status, 200, "{list}");
+    let ids = list["Resources"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|u| u["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (ids, list["totalResults"].as_u64().unwrap())
+}
+
+/// Host A remembers `totalResults` and where its pages start (so a deep page does not walk
+/// every user before it); creates and deletes through host B void what A remembers at once:
+/// A's next count and pages are B's, whichever host is asked.
+#[test]
+fn counts_and_pages_on_one_host_follow_creates_and_deletes_on_the_other() {
+    let Some(schema) = TestDb::new("scale_out::counts_and_pages_follow") else {
+        return;
+    };
+    let (a, b) = two_hosts(&schema);
+    // Users are listed in creation order (ids are time-ordered).
+    let mut ids: Vec<String> = (0..12)
+        .map(|i| {
+            let (status, u) = json(a.send_json("POST", "/Users", &new_user(&format!("p{i}@x.io"))));
+            assert_eq!(status, 201, "{u}");
+            u["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let expect = |ids: &[String], start: usize, count: usize| -> (Vec<String>, u64) {
+        let page = ids.iter().skip(start - 1).take(count).cloned().collect();
+        (page, ids.len() as u64)
+    };
+    // A walks the list page by page, twice: the second walk is answered from what it
+    // remembers.
+    for _ in 0..2 {
+        for start in [1, 4, 7, 10] {
+            assert_eq!(listed(&a, start, 3), expect(&ids, start, 3));
+        }
+    }
+    // B creates two users and deletes the second: A's total and every page after it move.
+    for i in 0..2 {
+        let (status, u) = json(b.send_json("POST", "/Users", &new_user(&format!("q{i}@x.io"))));
+        assert_eq!(status, 201, "{u}");
+        ids.push(u["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        listed(&a, 1, 1).1,
+        14,
+        "totalResults on A after creates on B"
+    );
+    let gone = ids.remove(1);
+    let status = b
+        .req("DELETE", &format!("/Users/{gone}"))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    for start in [1, 4, 7, 10, 13] {
+        assert_eq!(
+            listed(&a, start, 3),
+            expect(&ids, start, 3),
+            "A, startIndex={start}"
+        );
+        assert_eq!(
+            listed(&b, start, 3),
+            expect(&ids, start, 3),
+            "B, startIndex={start}"
+        );
+    }
+    // And the other way round: deletes on A, seen by B's remembered pages.
+    for gone in [ids.remove(0), ids.remove(5)] {
+        let status = a
+            .req("DELETE", &format!("/Users/{gone}"))
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+    }
+    for start in [1, 4, 7, 10] {
+        assert_eq!(
+            listed(&b, start, 3),
+            expect(&ids, start, 3),
+            "B, startIndex={start}"
+        );
+    }
+}
+
 #[test]
 fn a_membership_storm_across_two_hosts_loses_no_member() {
-    let Some(schema) = Schema::new("scale_out::membership_storm") else {
+    let Some(schema) = TestDb::new("scale_out::membership_storm") else {
         return;
     };
     let (a, b) = two_hosts(&schema);
@@ -214,7 +267,7 @@ fn a_membership_storm_across_two_hosts_loses_no_member() {
 
 #[test]
 fn a_token_revoked_through_one_host_is_refused_by_both() {
-    let Some(schema) = Schema::new("scale_out::token_revoked") else {
+    let Some(schema) = TestDb::new("scale_out::token_revoked") else {
         return;
     };
     let (a, b) = two_hosts(&schema);
@@ -324,11 +377,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 
 #[test]
 fn a_database_outage_is_a_503_and_the_host_recovers_by_itself() {
-    let Some(schema) = Schema::new("scale_out::outage") else {
+    let Some(schema) = TestDb::new("scale_out::outage") else {
         return;
     };
     let relay = Relay::start();
-    let s = Arc::new(host(&schema.url(relay.port), None));
+    let s = Arc::new(host(&schema.url_via(relay.port), None));
     // A write load across the outage; every acknowledged create must be there afterwards.
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4)
@@ -411,12 +464,12 @@ fn a_database_outage_is_a_503_and_the_host_recovers_by_itself() {
 
 #[test]
 fn migrate_and_the_cli_work_against_postgres() {
-    let Some(schema) = Schema::new("scale_out::migrate_and_cli") else {
+    let Some(schema) = TestDb::new("scale_out::migrate_and_cli") else {
         return;
     };
-    let url = schema.url(PG_PORT);
+    let url = schema.url();
     let out = cli(&["migrate", "--database-url", &url]);
-    assert_eq!(out.trim(), "PostgreSQL schema is at version 1");
+    assert_eq!(out.trim(), "PostgreSQL schema is at version 2");
     // Again: nothing to do, same answer.
     assert_eq!(cli(&["migrate", "--database-url", &url]), out);
     let out = cli(&[

@@ -19,18 +19,18 @@ use crate::support::{admin_json, admin_url, cli, cli_output, new_user, Server, A
 
 /// What the receiver saw.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// `webhook-id` of each refused delivery.
-    refused: Vec<String>,
+    pub(crate) refused: Vec<String>,
     /// (`webhook-id`, body) of each accepted delivery, in arrival order.
-    accepted: Vec<(String, Value)>,
+    pub(crate) accepted: Vec<(String, Value)>,
     /// Deliveries whose signature or headers were wrong.
-    bad: Vec<String>,
+    pub(crate) bad: Vec<String>,
 }
 
-struct Receiver {
-    key: Mutex<Vec<u8>>,
-    seen: Mutex<Seen>,
+pub(crate) struct Receiver {
+    pub(crate) key: Mutex<Vec<u8>>,
+    pub(crate) seen: Mutex<Seen>,
 }
 
 async fn hook(
@@ -90,7 +90,7 @@ fn now_secs() -> u64 {
 }
 
 /// Starts the receiver on a loopback port in a thread of its own; answers its URL.
-fn start_receiver(r: Arc<Receiver>) -> String {
+pub(crate) fn start_receiver(r: Arc<Receiver>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -137,7 +137,7 @@ fn feed_after(s: &Server, after: &str) -> Vec<Value> {
 }
 
 /// Accepted ids, each once, in the order first accepted.
-fn first_accepted(r: &Receiver) -> Vec<String> {
+pub(crate) fn first_accepted(r: &Receiver) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     for (id, _) in &r.seen.lock().unwrap().accepted {
         if !ids.contains(id) {
@@ -147,7 +147,7 @@ fn first_accepted(r: &Receiver) -> Vec<String> {
     ids
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");

@@ -88,6 +88,7 @@ struct Counts {
     entries: u64,
     audit: u64,
     events: u64,
+    webhooks: usize,
 }
 
 pub fn copy(args: &CopyArgs) -> anyhow::Result<()> {
@@ -120,17 +121,14 @@ pub fn copy(args: &CopyArgs) -> anyhow::Result<()> {
             "copied tenant '{}' ({}): {} token(s), {} entries ({} audit records), {} event(s)",
             tenant.name, tenant.id, n.tokens, n.entries, n.audit, n.events
         );
-        // Endpoint secrets are sealed under the source's key, and the PostgreSQL backend keeps
-        // no endpoints yet: they are not moved, and the operator is told which to re-add.
-        if let Some(hooks) = source.webhooks() {
-            for w in hooks.webhooks(&tenant.id)? {
-                eprintln!(
-                    "warning: webhook {} of tenant '{}' ({}) was not copied: add it again on \
-                     the target with `scimlet webhook add` (its receiver gets a new secret)",
-                    w.id, tenant.name, w.url
-                );
-            }
+        let hooks = copy_webhooks(source.as_ref(), target.as_ref(), &tenant.id)?;
+        if hooks > 0 {
+            println!(
+                "copied {hooks} webhook endpoint(s) of tenant '{}' with their positions",
+                tenant.name
+            );
         }
+        total.webhooks += hooks;
         total.tokens += n.tokens;
         total.entries += n.entries;
         total.audit += n.audit;
@@ -147,6 +145,9 @@ pub fn copy(args: &CopyArgs) -> anyhow::Result<()> {
         from.describe(),
         to.describe()
     );
+    if total.webhooks > 0 {
+        key_note(&from, &to)?;
+    }
     println!("checking the target:");
     let cache = match (&to, &from) {
         (Location::Dir(dir), _) | (_, Location::Dir(dir)) => dir.clone(),
@@ -154,6 +155,66 @@ pub fn copy(args: &CopyArgs) -> anyhow::Result<()> {
     };
     let runtime = offline_runtime(Path::new(&cache), &args.component)?;
     check::check_backend(&runtime, &target)?;
+    Ok(())
+}
+
+/// Moves the tenant's webhook endpoints as they are: ids, URLs, types, sealed secrets,
+/// positions, failures and disabled state; no lease is held on the target, so any of its hosts
+/// may claim them at once. Answers how many moved.
+fn copy_webhooks(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    tenant: &str,
+) -> anyhow::Result<usize> {
+    let Some(from) = source.webhooks() else {
+        return Ok(0);
+    };
+    let endpoints = from.webhooks(tenant)?;
+    if endpoints.is_empty() {
+        return Ok(0);
+    }
+    let Some(to) = target.webhooks() else {
+        bail!("the target keeps no webhook endpoints");
+    };
+    let moved = endpoints.len();
+    for mut hook in endpoints {
+        hook.lease_owner = None;
+        hook.lease_expiry_ms = 0;
+        to.add_webhook(&hook)
+            .with_context(|| format!("copy webhook {} of tenant {tenant}", hook.id))?;
+    }
+    Ok(moved)
+}
+
+/// The moved endpoints' secrets stay sealed with the source's key: the target's hosts must
+/// open them with the same one. A data directory's generated key file is copied along into a
+/// target directory that has none; otherwise the operator is told which key to configure.
+fn key_note(from: &Location, to: &Location) -> anyhow::Result<()> {
+    use scimlet::webhooks::secrets::KEY_FILE;
+    match (from, to) {
+        (Location::Dir(src), Location::Dir(dst)) if src.join(KEY_FILE).is_file() => {
+            let target = dst.join(KEY_FILE);
+            if !target.exists() {
+                std::fs::copy(src.join(KEY_FILE), &target)
+                    .with_context(|| format!("copy {}", target.display()))?;
+                println!(
+                    "copied the webhook secret key file to {}: the endpoints' secrets are \
+                     sealed with it",
+                    target.display()
+                );
+            }
+        }
+        (Location::Dir(src), _) if src.join(KEY_FILE).is_file() => println!(
+            "the webhook endpoints' secrets are sealed with the source's key: run every host \
+             of the target with webhook-secret-key set to the content of {} (unless the \
+             source was run with a webhook-secret-key of its own: then that one)",
+            src.join(KEY_FILE).display()
+        ),
+        _ => println!(
+            "the webhook endpoints' secrets are sealed with the source's webhook-secret-key: \
+             run the target's hosts with the same key"
+        ),
+    }
     Ok(())
 }
 

@@ -88,14 +88,32 @@ pub(super) fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let scim = ScimService::new(runtime, backend.clone(), config);
     let key = match (&settings.webhook_secret_key, settings.store) {
-        (None, StoreKind::Memory) => SecretKey::random(),
-        (configured, _) => SecretKey::resolve(configured.as_deref(), &settings.data)?,
+        (None, StoreKind::Memory) => Some(SecretKey::random()),
+        // Each host's own key file would seal secrets the other hosts cannot open.
+        (None, StoreKind::Postgres) => None,
+        (configured, _) => Some(SecretKey::resolve(configured.as_deref(), &settings.data)?),
     };
     let policy = UrlPolicy {
         allow_private: settings.webhook_allow_private,
     };
-    let webhooks = Webhooks::new(backend.clone(), key.clone(), policy);
-    let deliverer = Deliverer::new(backend.clone(), key, policy, DeliveryConfig::default())?;
+    let (webhooks, deliverer) = match key {
+        Some(key) => (
+            Webhooks::new(backend.clone(), key.clone(), policy),
+            Some(Deliverer::new(
+                backend.clone(),
+                key,
+                policy,
+                DeliveryConfig::default(),
+            )?),
+        ),
+        None => {
+            tracing::warn!(
+                "webhooks are neither added nor delivered by this host: set \
+                 webhook-secret-key, the same on every host of the database"
+            );
+            (Webhooks::without_key(backend.clone(), policy), None)
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -109,7 +127,7 @@ async fn run_listeners(
     scim: ScimService,
     backend: Arc<dyn Backend>,
     webhooks: Webhooks,
-    deliverer: Deliverer,
+    deliverer: Option<Deliverer>,
 ) -> anyhow::Result<()> {
     let tls = match tls_files(&settings) {
         Some((cert, key)) => Some(load_tls(cert, key).await?),
@@ -127,7 +145,12 @@ async fn run_listeners(
     retention::spawn_pruner(backend.clone(), settings.event_retention());
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     // Off the request path too: a slow or dead receiver never delays an IdP.
-    let delivery = tokio::spawn(deliverer.run(closing.clone()));
+    let stop = closing.clone();
+    let delivery = tokio::spawn(async move {
+        if let Some(deliverer) = deliverer {
+            deliverer.run(stop).await;
+        }
+    });
     // The SCIM listener is bound first: the console shows its URL.
     let scim_listener = bind(settings.listen)?;
     let addr = scim_listener.local_addr()?;

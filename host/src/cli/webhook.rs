@@ -1,7 +1,6 @@
 //! `webhook …`: a tenant's webhook endpoints (add, list, remove, replay), in the data directory
 //! a running server delivers from.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
@@ -10,7 +9,9 @@ use scimlet::webhooks::secrets::SecretKey;
 use scimlet::webhooks::url_policy::UrlPolicy;
 use scimlet::webhooks::Webhooks;
 
-use super::{data_dir, DataArgs};
+use scimlet::config::StoreKind;
+
+use super::DataArgs;
 
 #[derive(Subcommand)]
 pub(super) enum WebhookCommand {
@@ -70,19 +71,22 @@ pub(super) struct KeyArgs {
     webhook_allow_private: Option<bool>,
 }
 
-fn open(data: &Path, keys: Option<&KeyArgs>) -> anyhow::Result<Webhooks> {
-    let backend: Arc<dyn Backend> = Arc::new(data_dir::open(data)?);
+fn open(data: &DataArgs, keys: Option<&KeyArgs>) -> anyhow::Result<Webhooks> {
+    let backend: Arc<dyn Backend> = data.open()?;
     // Only `add` seals a secret; the other commands never read one.
-    let (key, policy) = match keys {
-        Some(k) => (
-            SecretKey::resolve(k.webhook_secret_key.as_deref(), data)?,
-            UrlPolicy {
-                allow_private: k.webhook_allow_private.unwrap_or(false),
-            },
-        ),
-        None => (SecretKey::random(), UrlPolicy::default()),
+    let Some(k) = keys else {
+        return Ok(Webhooks::without_key(backend, UrlPolicy::default()));
     };
-    Ok(Webhooks::new(backend, key, policy))
+    let policy = UrlPolicy {
+        allow_private: k.webhook_allow_private.unwrap_or(false),
+    };
+    Ok(match (k.webhook_secret_key.as_deref(), data.store) {
+        // The hosts of a database share no data directory, hence no key file.
+        (None, Some(StoreKind::Postgres)) => Webhooks::without_key(backend, policy),
+        (configured, _) => {
+            Webhooks::new(backend, SecretKey::resolve(configured, &data.data)?, policy)
+        }
+    })
 }
 
 pub(super) fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
@@ -94,7 +98,7 @@ pub(super) fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
             keys,
             data,
         } => {
-            let hooks = open(&data.data, Some(&keys))?;
+            let hooks = open(&data, Some(&keys))?;
             let types = Webhooks::parse_types(&types.join(","))?;
             let added = hooks.add(&tenant, &url, types)?;
             let w = &added.webhook;
@@ -111,7 +115,7 @@ pub(super) fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
             println!("{}", added.secret);
         }
         WebhookCommand::List { tenant, data } => {
-            let hooks = open(&data.data, None)?;
+            let hooks = open(&data, None)?;
             println!(
                 "{:<20} {:<9} {:<24} {:<8} URL / LAST ERROR",
                 "ID", "STATE", "CURSOR", "ATTEMPTS"
@@ -132,7 +136,7 @@ pub(super) fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
             }
         }
         WebhookCommand::Remove { tenant, id, data } => {
-            open(&data.data, None)?.remove(&tenant, &id)?;
+            open(&data, None)?.remove(&tenant, &id)?;
             println!("Removed webhook {id}");
         }
         WebhookCommand::Replay {
@@ -141,7 +145,7 @@ pub(super) fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
             after,
             data,
         } => {
-            let w = open(&data.data, None)?.replay(&tenant, &id, &after)?;
+            let w = open(&data, None)?.replay(&tenant, &id, &after)?;
             println!(
                 "Webhook {} delivers again after cursor {}",
                 w.id,

@@ -1,5 +1,5 @@
-//! What the SQLite backend remembers about key ranges between reads: how many keys a range
-//! holds and which key sits at some positions in it. SQLite answers `count(*)` and
+//! What the SQLite and PostgreSQL backends remember about key ranges between reads: how many
+//! keys a range holds and which key sits at some positions in it. Both answer `count(*)` and
 //! `LIMIT … OFFSET n` by walking every row before the page, so `totalResults` and a deep
 //! `startIndex` page cost O(N) each; with these memos an IdP paging through 100 000 users (each
 //! page starting where the previous one ended) and a repeated list cost O(page).
@@ -9,6 +9,9 @@
 //! snapshot it was read from; this process's commits mark the ranges they touch as changed at
 //! their `seq`; and a reader uses a memo only if its own snapshot is at the last `seq` this
 //! process accounts for (so no commit it does not know about has happened).
+//!
+//! Hosts sharing a PostgreSQL database see none of one another's commits, so [`Stamped`] keys
+//! validity to per-range stamps the database keeps instead (see `postgres/stamps.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -180,6 +183,127 @@ impl Positions {
     }
 }
 
+/// The same memos for a store shared by several processes that do not see one another's commits
+/// (PostgreSQL): each range's memos are valid while the range's *stamp* is unchanged. The stamp
+/// is read from the database in the same statement as the count or page it guards and only
+/// grows (every commit that adds or removes a key in the range raises it, on any host), so a
+/// memo is used only when the database itself vouches that the range did not change since.
+#[derive(Debug, Default)]
+pub struct Stamped {
+    ranges: HashMap<RangeKey, StampedMemo>,
+}
+
+#[derive(Debug, Default)]
+struct StampedMemo {
+    /// The stamp every memo below was read at.
+    stamp: i64,
+    count: Option<u64>,
+    ascending: BTreeMap<u64, String>,
+    descending: BTreeMap<u64, String>,
+}
+
+impl Stamped {
+    /// The remembered count of the range and the stamp it was read at.
+    pub fn count(&self, tenant: &str, start: &str, end: &str) -> Option<(u64, i64)> {
+        let memo = self.ranges.get(&range_key(tenant, start, end))?;
+        Some((memo.count?, memo.stamp))
+    }
+
+    /// Records that the range held `n` keys when its stamp was `stamp`.
+    pub fn remember_count(&mut self, tenant: &str, start: &str, end: &str, stamp: i64, n: u64) {
+        if let Some(memo) = self.memo_at(tenant, start, end, stamp) {
+            memo.count = Some(n);
+        }
+    }
+
+    /// The nearest remembered position at or before `position`, and the stamp it holds at.
+    pub fn anchor(
+        &self,
+        tenant: &str,
+        start: &str,
+        end: &str,
+        descending: bool,
+        position: u64,
+    ) -> Option<(Anchor, i64)> {
+        let memo = self.ranges.get(&range_key(tenant, start, end))?;
+        let anchors = if descending {
+            &memo.descending
+        } else {
+            &memo.ascending
+        };
+        let (&at, key) = anchors.range(..=position).next_back()?;
+        Some((
+            Anchor {
+                position: at,
+                key: key.clone(),
+            },
+            memo.stamp,
+        ))
+    }
+
+    /// Records that `key` sat at `position` of the range when its stamp was `stamp`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn remember_anchor(
+        &mut self,
+        tenant: &str,
+        start: &str,
+        end: &str,
+        descending: bool,
+        position: u64,
+        key: &str,
+        stamp: i64,
+    ) {
+        let Some(memo) = self.memo_at(tenant, start, end, stamp) else {
+            return;
+        };
+        let anchors = if descending {
+            &mut memo.descending
+        } else {
+            &mut memo.ascending
+        };
+        if anchors.len() >= MAX_ANCHORS && !anchors.contains_key(&position) {
+            anchors.clear();
+        }
+        anchors.insert(position, key.to_string());
+    }
+
+    /// The range's memos to record into at `stamp`: emptied when `stamp` is newer than what
+    /// they were read at, `None` when it is older (a slower reader: what it read is stale).
+    fn memo_at(
+        &mut self,
+        tenant: &str,
+        start: &str,
+        end: &str,
+        stamp: i64,
+    ) -> Option<&mut StampedMemo> {
+        if self.ranges.len() >= MAX_RANGES {
+            self.ranges.clear();
+        }
+        let memo = self
+            .ranges
+            .entry(range_key(tenant, start, end))
+            .or_insert_with(|| StampedMemo {
+                stamp,
+                ..StampedMemo::default()
+            });
+        if stamp > memo.stamp {
+            *memo = StampedMemo {
+                stamp,
+                ..StampedMemo::default()
+            };
+        }
+        (stamp == memo.stamp).then_some(memo)
+    }
+}
+
+fn range_key(tenant: &str, start: &str, end: &str) -> RangeKey {
+    RangeKey {
+        tenant: tenant.to_string(),
+        start: start.to_string(),
+        end: end.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +383,30 @@ mod tests {
         assert_eq!(found(200, false).as_deref(), Some("a199"));
         assert_eq!(found(150, true).as_deref(), Some("a050"));
         assert_eq!(found(149, true), None);
+    }
+
+    #[test]
+    fn stamped_memos_hold_only_at_the_stamp_they_were_read_at() {
+        let mut p = Stamped::default();
+        assert_eq!(p.count(T, "a", "b"), None);
+        p.remember_count(T, "a", "b", 3, 10);
+        p.remember_anchor(T, "a", "b", false, 100, "a100", 3);
+        assert_eq!(p.count(T, "a", "b"), Some((10, 3)));
+        assert_eq!(p.count("t2", "a", "b"), None, "other tenant");
+        let found = p.anchor(T, "a", "b", false, 150).unwrap();
+        assert_eq!(
+            (found.0.key.as_str(), found.0.position, found.1),
+            ("a100", 100, 3)
+        );
+        assert_eq!(p.anchor(T, "a", "b", true, 150), None, "other direction");
+        // A slower reader that read at an older stamp records nothing.
+        p.remember_count(T, "a", "b", 2, 99);
+        assert_eq!(p.count(T, "a", "b"), Some((10, 3)));
+        // A newer stamp voids every memo of the range read before it.
+        p.remember_anchor(T, "a", "b", false, 200, "a200", 4);
+        assert_eq!(p.count(T, "a", "b"), None);
+        let found = p.anchor(T, "a", "b", false, 150);
+        assert_eq!(found, None, "the anchor at 100 was read at stamp 3");
+        assert_eq!(p.anchor(T, "a", "b", false, 250).unwrap().1, 4);
     }
 }

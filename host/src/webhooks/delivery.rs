@@ -320,9 +320,12 @@ impl<'a> Run<'a> {
     async fn deliver(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), RunEnd> {
         let w = self.worker;
         let tenant_id = self.hook.tenant.clone();
-        let tenant = w
-            .backend
-            .tenant(&tenant_id)?
+        // Off the async workers, like every store call: a blocking PostgreSQL client must
+        // not run on them.
+        let (b, t) = (w.backend.clone(), tenant_id.clone());
+        let tenant = tokio::task::spawn_blocking(move || b.tenant(&t))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??
             .map(|t| t.name)
             .unwrap_or(tenant_id.clone());
         let key = match w
@@ -373,6 +376,9 @@ impl<'a> Run<'a> {
                 continue;
             }
             for event in &events {
+                if *stop.borrow() {
+                    return self.release().await;
+                }
                 let wanted = self.hook.types.is_empty() || self.hook.types.contains(&event.kind);
                 if wanted {
                     // A send must end within the lease: renew first when it might not.
@@ -381,10 +387,10 @@ impl<'a> Run<'a> {
                     {
                         self.persist(true).await?;
                     }
-                    let sent = tokio::select! {
-                        sent = w.send(&self.hook.url, &key, event, &tenant) => sent,
-                        _ = stop.changed() => return self.release().await,
-                    };
+                    // A stop lets the attempt under way finish (it is bounded by the request
+                    // timeout): abandoned, a receiver that accepted the event would get it
+                    // again from the next holder of the lease.
+                    let sent = w.send(&self.hook.url, &key, event, &tenant).await;
                     if let Err(f) = sent {
                         return self.failed(f).await;
                     }

@@ -67,6 +67,13 @@ pub enum WebhookError {
     /// The backend keeps no webhooks.
     #[error("this store does not keep webhooks")]
     Unsupported,
+    /// No key to seal a new secret with: on PostgreSQL it must be configured.
+    #[error(
+        "no webhook-secret-key is set: on PostgreSQL every host seals and opens webhook \
+         secrets with one key, so set webhook-secret-key (SCIMLET_WEBHOOK_SECRET_KEY, base64 of \
+         32 bytes) to the same value on every host and for `scimlet webhook add`"
+    )]
+    NoKey,
     /// The store failed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -146,7 +153,7 @@ pub struct AddedWebhook {
 #[derive(Clone)]
 pub struct Webhooks {
     backend: Arc<dyn Backend>,
-    key: SecretKey,
+    key: Option<SecretKey>,
     policy: UrlPolicy,
 }
 
@@ -155,7 +162,17 @@ impl Webhooks {
     pub fn new(backend: Arc<dyn Backend>, key: SecretKey, policy: UrlPolicy) -> Webhooks {
         Webhooks {
             backend,
-            key,
+            key: Some(key),
+            policy,
+        }
+    }
+
+    /// Endpoints of `backend` that can be listed, removed and replayed but not added (no key
+    /// to seal a new secret with): a PostgreSQL host without `webhook-secret-key`.
+    pub fn without_key(backend: Arc<dyn Backend>, policy: UrlPolicy) -> Webhooks {
+        Webhooks {
+            backend,
+            key: None,
             policy,
         }
     }
@@ -191,6 +208,7 @@ impl Webhooks {
         types: Vec<EventKind>,
     ) -> Result<AddedWebhook, WebhookError> {
         let store = self.store()?;
+        let key = self.key.as_ref().ok_or(WebhookError::NoKey)?;
         let tenant = self.tenant(tenant)?;
         let url = self.policy.check_at_add(url)?.to_string();
         let id = new_webhook_id();
@@ -202,7 +220,7 @@ impl Webhooks {
             id.clone(),
             url,
             types,
-            self.key.seal(&tenant.id, &id, &secret),
+            key.seal(&tenant.id, &id, &secret),
             crate::store::unix_now_millis() / 1000,
             cursor,
         );

@@ -4,7 +4,8 @@
 //! (`INSERT … ON CONFLICT DO UPDATE … RETURNING`: a new tenant's row is created race-free),
 //! then evaluate the checks (a statement started after the lock is held sees every earlier
 //! commit of the tenant, even under READ COMMITTED), then the writes folded last-write-wins
-//! per key, then the events numbered by the counter. A failed check rolls back: the counter
+//! per key, the stamps of the key classes it adds keys to or removes keys from (`stamps`), then
+//! the events numbered by the counter. A failed check rolls back: the counter
 //! is not bumped and nothing is written. Every writer locks the tenant's counter first and
 //! only that tenant's rows after, so commits cannot deadlock one another.
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use postgres::error::SqlState;
 
 use super::pool::PgConn;
-use super::PostgresBackend;
+use super::{stamps, PostgresBackend};
 use crate::events::NewEvent;
 use crate::store::{check_commit, Check, StoreError, Write};
 
@@ -40,9 +41,11 @@ struct Folded<'a> {
     put_keys: Vec<&'a [u8]>,
     put_values: Vec<&'a [u8]>,
     deletes: Vec<&'a [u8]>,
+    /// The key classes whose stamps the commit raises (`stamps`).
+    classes: Vec<&'a [u8]>,
 }
 
-fn fold(writes: &[Write]) -> Folded<'_> {
+fn fold<'a>(checks: &[Check], writes: &'a [Write]) -> Folded<'a> {
     // `ON CONFLICT DO UPDATE` cannot touch a row twice in one statement: one write per key.
     let mut last: BTreeMap<&str, Option<&[u8]>> = BTreeMap::new();
     for w in writes {
@@ -55,6 +58,7 @@ fn fold(writes: &[Write]) -> Folded<'_> {
         put_keys: Vec::new(),
         put_values: Vec::new(),
         deletes: Vec::new(),
+        classes: stamps::commit_classes(checks, writes),
     };
     for (k, v) in last {
         match v {
@@ -105,7 +109,7 @@ pub(super) fn commit(
     events: Vec<NewEvent>,
 ) -> Result<u64, StoreError> {
     check_commit(&checks, &writes, &events)?;
-    let folded = fold(&writes);
+    let folded = fold(&checks, &writes);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -144,6 +148,7 @@ fn try_commit(
     let upsert = conn.stmt(UPSERT)?;
     let delete = conn.stmt(DELETE)?;
     let insert_events = conn.stmt(EVENTS)?;
+    let bump = conn.stmt(stamps::BUMP)?;
     // Dropping `tx` on an early return rolls back: the counter bump goes with it.
     let mut tx = conn.client.transaction()?;
     let bumped: i64 = tx.query_one(&lock, &[&tenant])?.get(0);
@@ -174,6 +179,11 @@ fn try_commit(
     }
     if !writes.deletes.is_empty() {
         tx.execute(&delete, &[&tenant, &writes.deletes])?;
+    }
+    if !writes.classes.is_empty() {
+        // In the commit's transaction: a reader sees the keys moved and the stamps raised
+        // together, or neither.
+        tx.execute(&bump, &[&tenant, &writes.classes])?;
     }
     if !events.is_empty() {
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
@@ -218,7 +228,7 @@ mod tests {
             Write::Put("c".into(), b"3".to_vec()),
             Write::Put("c".into(), b"4".to_vec()),
         ];
-        let f = fold(&writes);
+        let f = fold(&[], &writes);
         assert_eq!(f.put_keys, [b"a".as_slice(), b"c"]);
         assert_eq!(f.put_values, [b"2".as_slice(), b"4"]);
         assert_eq!(f.deletes, [b"b".as_slice()]);

@@ -1,21 +1,19 @@
 //! Reads of the key-value space: `get`, `get_many`, `scan` and `count`.
 //!
-//! Counts and skips are answered by the database on every call: the remembered positions of
-//! the SQLite backend (`store/positions.rs`) are only valid while this process sees every
-//! commit, which no longer holds when several hosts share the database. Correct first; the
-//! `(tenant, key)` primary key keeps each of these one index range walk.
+//! Counts and scans that skip rows go through the remembered counts and positions of
+//! `stamps`, which the commits of every host sharing the database invalidate; the
+//! `(tenant, key)` primary key keeps the rest one index range walk each.
 
 use std::collections::HashMap;
 
 use postgres::Row;
 
-use super::{key_from_sql, PostgresBackend};
+use super::{key_from_sql, stamps, PostgresBackend};
 use crate::store::{check_key, check_range, Entry, Scan, StoreError};
 
 const GET: &str = "SELECT value, version FROM scimlet_kv WHERE tenant = $1 AND key = $2";
 const GET_MANY: &str =
     "SELECT key, value, version FROM scimlet_kv WHERE tenant = $1 AND key = ANY($2::bytea[])";
-const COUNT: &str = "SELECT count(*) FROM scimlet_kv WHERE tenant = $1 AND key >= $2 AND key < $3";
 
 /// The scan statement for each direction and projection; keys-only scans never read `value`.
 fn scan_sql(descending: bool, keys_only: bool) -> &'static str {
@@ -79,6 +77,9 @@ pub(super) fn scan(
     if scan.limit == 0 {
         return Ok(Vec::new());
     }
+    if scan.skip > 0 {
+        return stamps::scan_skipping(backend, tenant, scan);
+    }
     let mut conn = backend.conn()?;
     let stmt = conn.stmt(scan_sql(scan.descending, scan.keys_only))?;
     let skip = i64::try_from(scan.skip).unwrap_or(i64::MAX);
@@ -112,11 +113,5 @@ pub(super) fn count(
     end: &str,
 ) -> Result<u64, StoreError> {
     check_range(start, end)?;
-    let mut conn = backend.conn()?;
-    let stmt = conn.stmt(COUNT)?;
-    let n: i64 = conn
-        .client
-        .query_one(&stmt, &[&tenant, &start.as_bytes(), &end.as_bytes()])?
-        .get(0);
-    Ok(n.unsigned_abs())
+    stamps::count(backend, tenant, start, end)
 }

@@ -3,7 +3,9 @@
 //! Blocking `postgres` clients in a bounded r2d2 pool ([`Backend`] is called off the async
 //! runtime). `pool` opens connections and creates the schema, `commit` runs the atomic commits
 //! (per-tenant counter row locked first, then checks, writes and events in one transaction),
-//! `kv` serves the reads, `registry` keeps tenants and tokens and `events` the change feed; the
+//! `kv` serves the reads (`stamps` remembering counts and page positions that every host's
+//! commits invalidate), `registry` keeps tenants and tokens, `events` the change feed and
+//! `webhooks` the endpoints and their delivery state (leases on the database's clock); the
 //! [`Backend`] impl here only delegates. Nothing relies on advisory locks, LISTEN/NOTIFY or
 //! sequences, and every table is keyed by tenant first, so that the design carries over to the
 //! PostgreSQL-wire distributed engines (see README "Scaling out").
@@ -14,13 +16,17 @@ mod kv;
 mod pool;
 mod registry;
 mod restore;
+mod stamps;
 #[cfg(test)]
 pub(crate) mod testdb;
+mod webhooks;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::events::{Cursor, EventSignal, NewEvent, StoredEvent};
 
+use super::positions::Stamped;
 use super::{Backend, Check, Entry, Scan, StoreError, StoredToken, Tenant, TokenInfo, Write};
 use pool::{init_schema, init_sql, Manager};
 
@@ -56,13 +62,24 @@ impl Default for PgOptions {
 
 /// A storage backend in a PostgreSQL database, shareable by any number of hosts.
 pub struct PostgresBackend {
-    pool: r2d2::Pool<Manager>,
+    /// `None` only while dropping (see the `Drop` impl).
+    pool: Option<r2d2::Pool<Manager>>,
     signal: EventSignal,
+    /// Counts and page positions, valid while the database's stamps say so (`stamps`).
+    memos: Mutex<Stamped>,
 }
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Unavailable(format!("database: {e}"))
+        // `postgres::Error` shows a server's error as only "db error": say which.
+        match e.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!(
+                "database: {} ({})",
+                db.message(),
+                db.code().code()
+            )),
+            None => StoreError::Unavailable(format!("database: {e}")),
+        }
     }
 }
 
@@ -100,8 +117,9 @@ impl PostgresBackend {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         let backend = Self {
-            pool,
+            pool: Some(pool),
             signal: EventSignal::default(),
+            memos: Mutex::new(Stamped::default()),
         };
         init_schema(&mut *backend.conn()?)?;
         Ok(backend)
@@ -109,7 +127,25 @@ impl PostgresBackend {
 
     /// A pooled connection; unavailable while the database cannot be reached.
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        Ok(self.pool.get()?)
+        match &self.pool {
+            Some(pool) => Ok(pool.get()?),
+            None => Err(StoreError::Unavailable("the backend is closing".into())),
+        }
+    }
+}
+
+impl Drop for PostgresBackend {
+    /// A blocking `postgres` client closes its connection by running a small runtime of its
+    /// own, which panics on an async runtime's thread; the last holder of a backend is often a
+    /// task there (`serve` stopping). The pool, with its clients, is then dropped on a plain
+    /// thread.
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 
@@ -213,6 +249,10 @@ impl Backend for PostgresBackend {
 
     fn tenant_for_token(&self, token_hash: &[u8; 32]) -> Result<Option<Tenant>, StoreError> {
         registry::tenant_for_token(self, token_hash)
+    }
+
+    fn webhooks(&self) -> Option<&dyn super::WebhookStore> {
+        Some(self)
     }
 
     fn stored_tokens(&self, tenant_id: &str) -> Result<Vec<StoredToken>, StoreError> {

@@ -10,14 +10,14 @@ use postgres::{Client, NoTls, Statement};
 use crate::store::StoreError;
 
 /// Bumped when the schema changes incompatibly, so an old binary refuses a newer database.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Every table is keyed by tenant first (tenants and tokens by the tenant id), so that Citus can
 /// distribute them by it and one tenant's keys stay together on YugabyteDB; keys and values are
 /// `bytea`, which compares bytewise and holds NUL. Order comes from the per-tenant counter in
 /// `scimlet_seq`, never from a sequence. Statements one by one: `IF NOT EXISTS` still races
 /// when two hosts start at once, and a failed one is retried alone (see [`init_schema`]).
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 12] = [
     "CREATE TABLE IF NOT EXISTS scimlet_meta (k text PRIMARY KEY, v bigint NOT NULL)",
     "CREATE TABLE IF NOT EXISTS scimlet_seq (tenant text PRIMARY KEY, seq bigint NOT NULL)",
     "CREATE TABLE IF NOT EXISTS scimlet_kv (
@@ -55,7 +55,34 @@ const SCHEMA: [&str; 9] = [
         tenant text PRIMARY KEY,
         seq bigint NOT NULL,
         idx integer NOT NULL)",
-    "INSERT INTO scimlet_meta(k, v) VALUES ('schema', 1) ON CONFLICT (k) DO NOTHING",
+    // Version 2: commits raise these stamps, which the remembered counts rely on; a version-1
+    // binary would commit without raising them, so it must refuse the database from now on.
+    "CREATE TABLE IF NOT EXISTS scimlet_stamps (
+        tenant text NOT NULL,
+        class bytea NOT NULL,
+        n bigint NOT NULL,
+        PRIMARY KEY (tenant, class))",
+    "CREATE TABLE IF NOT EXISTS scimlet_webhooks (
+        tenant text NOT NULL,
+        id text NOT NULL,
+        url text NOT NULL,
+        types text NOT NULL,
+        secret bytea NOT NULL,
+        created_at bigint NOT NULL,
+        created_us bigint NOT NULL,
+        disabled text,
+        cursor_seq bigint,
+        cursor_idx integer,
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_ms bigint NOT NULL DEFAULT 0,
+        last_error text,
+        failing_since_ms bigint NOT NULL DEFAULT 0,
+        lease_owner text,
+        lease_expiry_ms bigint NOT NULL DEFAULT 0,
+        lease_epoch bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant, id))",
+    "INSERT INTO scimlet_meta(k, v) VALUES ('schema', 2) ON CONFLICT (k) DO NOTHING",
+    "UPDATE scimlet_meta SET v = 2 WHERE k = 'schema' AND v < 2",
 ];
 
 /// Opens connections for the pool.

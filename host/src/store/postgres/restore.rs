@@ -1,10 +1,11 @@
 //! Moving a deployment in (`scimlet copy`): tenants, token hashes, entries and events written
 //! as they were read elsewhere, ids, versions and cursors kept. Each call is one transaction.
 
-use super::PostgresBackend;
+use super::{stamps, PostgresBackend};
 use crate::events::{Cursor, StoredEvent};
 use crate::store::{
     check_key, check_policy, check_tenant_name, Entry, StoreError, StoredToken, Tenant, TokenInfo,
+    Write,
 };
 
 const TOKENS: &str = "SELECT id, tenant_id, created_at, revoked, token_hash FROM scimlet_tokens
@@ -122,10 +123,18 @@ pub(super) fn restore_entries(
     let keys: Vec<&[u8]> = entries.iter().map(|e| e.key.as_bytes()).collect();
     let values: Vec<&[u8]> = entries.iter().map(|e| e.value.as_slice()).collect();
     let versions: Vec<i64> = entries.iter().map(|e| int(e.version)).collect();
+    // Every restored key may be a new one: the stamps of their classes go up with them.
+    let puts: Vec<Write> = entries
+        .iter()
+        .map(|e| Write::Put(e.key.clone(), Vec::new()))
+        .collect();
+    let classes = stamps::commit_classes(&[], &puts);
     let mut conn = backend.conn()?;
-    let stmt = conn.stmt(ENTRIES)?;
-    conn.client
-        .execute(&stmt, &[&tenant, &keys, &values, &versions])?;
+    let (stmt, bump) = (conn.stmt(ENTRIES)?, conn.stmt(stamps::BUMP)?);
+    let mut tx = conn.client.transaction()?;
+    tx.execute(&stmt, &[&tenant, &keys, &values, &versions])?;
+    tx.execute(&bump, &[&tenant, &classes])?;
+    tx.commit()?;
     Ok(())
 }
 

@@ -6,6 +6,21 @@ use super::testdb::TestDb;
 use super::*;
 use crate::store::conformance;
 
+impl TestDb {
+    /// Options that put the backend's tables in this schema.
+    fn options(&self) -> PgOptions {
+        PgOptions {
+            schema: Some(self.schema.clone()),
+            ..PgOptions::default()
+        }
+    }
+
+    /// A backend (one "host") on this schema.
+    fn backend(&self) -> PostgresBackend {
+        PostgresBackend::open(&self.url(), self.options()).expect("open the test backend")
+    }
+}
+
 #[test]
 fn conforms() {
     let Some(db) = TestDb::new("postgres::conforms") else {
@@ -110,7 +125,7 @@ fn hosts_starting_at_once_share_one_schema() {
     let Some(db) = TestDb::new("postgres::hosts_starting_at_once") else {
         return;
     };
-    let (url, options) = (db.url.clone(), db.options());
+    let (url, options) = (db.url(), db.options());
     let opened: Vec<Result<PostgresBackend, StoreError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|_| s.spawn(|| PostgresBackend::open(&url, options.clone())))
@@ -174,36 +189,167 @@ fn keys_hold_nul_and_sort_bytewise() {
     assert_eq!(got, want[3..], "the keys after k/a");
 }
 
-/// One host's commits are seen by the other's next read: counts included (nothing cached).
+fn page(start: &str, end: &str, skip: u64, limit: u32, descending: bool) -> Scan {
+    Scan {
+        start: start.into(),
+        end: end.into(),
+        skip,
+        limit,
+        descending,
+        keys_only: true,
+    }
+}
+
+fn keys_of(entries: Vec<Entry>) -> Vec<String> {
+    entries.into_iter().map(|e| e.key).collect()
+}
+
+/// Counts and deep pages are remembered, and one host's commits void what the other
+/// remembers at once: creates and deletes on B show in A's next count and page.
 #[test]
-fn counts_and_pages_see_the_other_hosts_commits() {
-    let Some(db) = TestDb::new("postgres::counts_see_other_hosts") else {
+fn remembered_counts_and_pages_see_the_other_hosts_commits() {
+    let Some(mut db) = TestDb::new("postgres::counts_see_other_hosts") else {
         return;
     };
     let (a, b) = (db.backend(), db.backend());
     let put = |k: &str| Write::Put(k.into(), Vec::new());
-    a.commit("t", &[], &[put("r/1"), put("r/2")]).unwrap();
-    assert_eq!(b.count("t", "r/", "r0").unwrap(), 2);
-    let s1 = b.commit("t", &[], &[put("r/3")]).unwrap();
-    assert_eq!(a.count("t", "r/", "r0").unwrap(), 3);
-    let s2 = a.commit("t", &[], &[Write::Delete("r/1".into())]).unwrap();
-    assert!(s2 > s1, "one counter per tenant across hosts");
-    assert_eq!(b.count("t", "r/", "r0").unwrap(), 2);
-    let page = Scan {
-        start: "r/".into(),
-        end: "r0".into(),
-        skip: 1,
-        limit: 5,
-        descending: false,
-        keys_only: true,
+    let users: Vec<Write> = (10..40).map(|i| put(&format!("r/User/{i}"))).collect();
+    a.commit("t", &[], &users).unwrap();
+    assert_eq!(a.count("t", "r/User/", "r/User0").unwrap(), 30);
+    let deep = page("r/User/", "r/User0", 20, 3, false);
+    assert_eq!(
+        keys_of(a.scan("t", &deep).unwrap()),
+        ["r/User/30", "r/User/31", "r/User/32"]
+    );
+    // Rows written behind the backends' backs (no stamp raised): A answers from what it
+    // remembers, so the memos are really used.
+    db.sql("INSERT INTO scimlet_kv(tenant, key, value, version) VALUES ('t', 'r/User/00', '', 1)");
+    assert_eq!(
+        a.count("t", "r/User/", "r/User0").unwrap(),
+        30,
+        "remembered"
+    );
+    let deeper = page("r/User/", "r/User0", 23, 2, false);
+    assert_eq!(
+        keys_of(a.scan("t", &deeper).unwrap()),
+        ["r/User/33", "r/User/34"],
+        "from the anchor"
+    );
+    db.sql("DELETE FROM scimlet_kv WHERE key = 'r/User/00'");
+    // B creates: A's count and pages move.
+    let s1 = b.commit("t", &[], &[put("r/User/05")]).unwrap();
+    assert_eq!(a.count("t", "r/User/", "r/User0").unwrap(), 31);
+    assert_eq!(
+        keys_of(a.scan("t", &deep).unwrap()),
+        ["r/User/29", "r/User/30", "r/User/31"]
+    );
+    // B deletes: again.
+    let s2 = b
+        .commit(
+            "t",
+            &[],
+            &[
+                Write::Delete("r/User/10".into()),
+                Write::Delete("r/User/11".into()),
+            ],
+        )
+        .unwrap();
+    assert!(s2 > s1);
+    assert_eq!(a.count("t", "r/User/", "r/User0").unwrap(), 29);
+    assert_eq!(
+        keys_of(a.scan("t", &deep).unwrap()),
+        ["r/User/31", "r/User/32", "r/User/33"]
+    );
+    let desc = page("r/User/", "r/User0", 2, 2, true);
+    assert_eq!(
+        keys_of(a.scan("t", &desc).unwrap()),
+        ["r/User/37", "r/User/36"]
+    );
+    b.commit("t", &[], &[Write::Delete("r/User/39".into())])
+        .unwrap();
+    assert_eq!(
+        keys_of(a.scan("t", &desc).unwrap()),
+        ["r/User/36", "r/User/35"]
+    );
+    assert_eq!(a.count("t", "r/User/", "r/User0").unwrap(), 28);
+    // Updates in place (checked to exist) move nothing and keep the memos; writes to another
+    // class or tenant keep them too.
+    let e = b.get("t", "r/User/20").unwrap().unwrap();
+    let at = Check {
+        key: e.key.clone(),
+        version: Some(e.version),
     };
-    let got: Vec<String> = b
-        .scan("t", &page)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
-    assert_eq!(got, ["r/3"]);
+    b.commit("t", &[at], &[Write::Put(e.key, b"v".to_vec())])
+        .unwrap();
+    b.commit("t", &[], &[put("m/g/u")]).unwrap();
+    b.commit("u", &[], &[put("r/User/x")]).unwrap();
+    db.sql("INSERT INTO scimlet_kv(tenant, key, value, version) VALUES ('t', 'r/User/00', '', 1)");
+    assert_eq!(
+        a.count("t", "r/User/", "r/User0").unwrap(),
+        28,
+        "still remembered"
+    );
+}
+
+/// Random creates, deletes and updates through two hosts: every count and page either host
+/// answers, remembered or not, is what a plain walk of the keys gives.
+#[test]
+fn remembered_counts_and_pages_never_change_an_answer() {
+    use rand::{Rng, SeedableRng};
+    let Some(db) = TestDb::new("postgres::remembered_never_change_an_answer") else {
+        return;
+    };
+    let hosts = [db.backend(), db.backend()];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut model = std::collections::BTreeSet::new();
+    for step in 0..300 {
+        let host = &hosts[rng.random_range(0..2)];
+        let key = format!("r/User/{:02}", rng.random_range(0..60));
+        match rng.random_range(0..5) {
+            0 | 1 => {
+                host.commit("t", &[], &[Write::Put(key.clone(), vec![])])
+                    .unwrap();
+                model.insert(key);
+            }
+            2 => {
+                host.commit("t", &[], &[Write::Delete(key.clone())])
+                    .unwrap();
+                model.remove(&key);
+            }
+            3 => {
+                let n = host.count("t", "r/User/", "r/User0").unwrap();
+                assert_eq!(n, model.len() as u64, "step {step}");
+            }
+            _ => {
+                let (skip, limit) = (rng.random_range(1..40), rng.random_range(1..8));
+                let descending = rng.random_bool(0.5);
+                let got = keys_of(
+                    host.scan("t", &page("r/User/", "r/User0", skip, limit, descending))
+                        .unwrap(),
+                );
+                let want: Vec<String> = if descending {
+                    model
+                        .iter()
+                        .rev()
+                        .skip(skip as usize)
+                        .take(limit as usize)
+                        .cloned()
+                        .collect()
+                } else {
+                    model
+                        .iter()
+                        .skip(skip as usize)
+                        .take(limit as usize)
+                        .cloned()
+                        .collect()
+                };
+                assert_eq!(
+                    got, want,
+                    "step {step}: skip {skip} limit {limit} desc {descending}"
+                );
+            }
+        }
+    }
 }
 
 /// An unreachable database is `Unavailable` (a 503 to clients), not a panic or a hang.
@@ -220,4 +366,79 @@ fn an_unreachable_database_is_unavailable() {
         PostgresBackend::open("postgres://[::1", PgOptions::default()),
         Err(StoreError::Invalid(_))
     ));
+}
+
+/// The webhook store's conformance suite on PostgreSQL.
+#[test]
+fn webhooks_conform() {
+    let Some(db) = TestDb::new("postgres::webhooks_conform") else {
+        return;
+    };
+    let backend = db.backend();
+    let store = backend.webhooks().expect("PostgreSQL keeps webhooks");
+    crate::store::webhooks::conformance::run_all(store);
+}
+
+/// Hosts racing to claim one endpoint, round after round: exactly one holds it each time, and
+/// a holder fenced out by a replay moves nothing.
+#[test]
+fn exactly_one_of_racing_hosts_claims_an_endpoint() {
+    use crate::store::webhooks::{Lease, Webhook};
+    let Some(db) = TestDb::new("postgres::one_claim_wins") else {
+        return;
+    };
+    let hosts = [db.backend(), db.backend(), db.backend()];
+    let store = |i: usize| hosts[i].webhooks().unwrap();
+    let hook = Webhook::new(
+        "t".into(),
+        "wh_1".into(),
+        "http://x".into(),
+        vec![],
+        vec![0],
+        0,
+        None,
+    );
+    store(0).add_webhook(&hook).unwrap();
+    let ttl = Duration::from_secs(30);
+    for round in 0..20u32 {
+        let won: Vec<Webhook> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let host = &hosts[i % 3];
+                    s.spawn(move || {
+                        host.webhooks()
+                            .unwrap()
+                            .claim_webhook("t", "wh_1", &format!("host-{i}"), ttl)
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(won.len(), 1, "round {round}");
+        let w = &won[0];
+        let lease = Lease {
+            tenant: "t".into(),
+            id: "wh_1".into(),
+            owner: w.lease_owner.clone().unwrap(),
+            epoch: w.lease_epoch,
+        };
+        let c = Cursor {
+            seq: u64::from(round) + 1,
+            index: 0,
+        };
+        assert!(store(1).advance_webhook(&lease, Some(c), ttl).unwrap());
+        assert!(store(2).release_webhook(&lease).unwrap());
+        assert!(
+            !store(0).advance_webhook(&lease, None, ttl).unwrap(),
+            "released: fenced"
+        );
+        assert_eq!(
+            store(0).webhook("t", "wh_1").unwrap().unwrap().cursor,
+            Some(c)
+        );
+    }
 }

@@ -34,9 +34,10 @@ impl From<WebhookError> for ApiError {
             | WebhookError::BadCursor(_)
             | WebhookError::Ahead { .. } => StatusCode::BAD_REQUEST,
             WebhookError::Expired { .. } => StatusCode::GONE,
-            WebhookError::Secret(_) | WebhookError::Unsupported | WebhookError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            WebhookError::Secret(_)
+            | WebhookError::Unsupported
+            | WebhookError::NoKey
+            | WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())
     }
