@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use super::backoff;
 use super::secrets::{signing_key, SecretKey};
-use super::signing::sign;
+use super::signing::Signer;
 use super::url_policy::{PolicyResolver, UrlPolicy};
 use crate::events::{feed::RECHECK, Cursor, StoredEvent};
 use crate::store::webhooks::{Failure, Lease, Webhook};
@@ -199,10 +199,13 @@ impl Deliverer {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
+    /// POSTs one event. `url` is the endpoint's URL as [`UrlPolicy::check_shape`] judged it
+    /// (literal addresses never reach the resolver: they are checked there, as names are by
+    /// the resolver).
     async fn send(
         &self,
-        url: &str,
-        key: &[u8],
+        url: &Result<url::Url, String>,
+        signer: &Signer,
         event: &StoredEvent,
         tenant_name: &str,
     ) -> Result<(), SendFailure> {
@@ -211,13 +214,11 @@ impl Deliverer {
             retry_after: None,
             gone: false,
         };
-        // Literal addresses never reach the resolver: checked here, as names are there.
-        self.policy
-            .check_shape(url)
-            .map_err(|e| fail(e.to_string()))?;
-        let body = serde_json::to_vec(&event.to_json(tenant_name)).unwrap_or_default();
+        let url = url.clone().map_err(fail)?;
+        let mut body = Vec::new();
+        event.write_json(tenant_name, &mut body);
         let timestamp = unix_now_millis() / 1000;
-        let signature = sign(key, &event.id, timestamp, &body);
+        let signature = signer.sign(&event.id, timestamp, &body);
         let resp = self
             .client
             .post(url)
@@ -325,15 +326,20 @@ impl<'a> Run<'a> {
             .tenant(&tenant_id)?
             .map(|t| t.name)
             .unwrap_or(tenant_id.clone());
-        let key = match w
+        let signer = match w
             .key
             .open(&self.hook.tenant, &self.hook.id, &self.hook.secret)
             .map_err(|e| e.to_string())
             .and_then(|s| signing_key(&s).map_err(|e| e.to_string()))
         {
-            Ok(key) => key,
+            Ok(key) => Signer::new(&key),
             Err(why) => return self.disable(format!("cannot sign: {why}")).await,
         };
+        // The URL does not change during a claim: judged once, each send fails alike if refused.
+        let url = w
+            .policy
+            .check_shape(&self.hook.url)
+            .map_err(|e| e.to_string());
         let mut signal = w.backend.event_signal().subscribe();
         loop {
             if *stop.borrow() {
@@ -382,7 +388,7 @@ impl<'a> Run<'a> {
                         self.persist(true).await?;
                     }
                     let sent = tokio::select! {
-                        sent = w.send(&self.hook.url, &key, event, &tenant) => sent,
+                        sent = w.send(&url, &signer, event, &tenant) => sent,
                         _ = stop.changed() => return self.release().await,
                     };
                     if let Err(f) = sent {
