@@ -167,7 +167,7 @@ for s in patch_active post; do
   done
 done
 [ -n "${PORT[webhook]:-}" ] || exit 0
-read -r delivered badsig < <(curl -fsS "http://127.0.0.1:$RPORT/")
+read -r delivered badsig < <(curl -fsS "http://127.0.0.1:$RPORT/"; echo)
 rcpu="$(awk -v j="$(proc_jiffies "$RPID")" -v hz="$HZ" -v n="$delivered" 'BEGIN { printf "%.0f", (n ? j / hz * 1e6 / n : 0) }')"
 echo
 echo "Webhook configuration: $produced events in the feed (the import's and the run's), $delivered delivered with a valid signature and acknowledged ($badsig badly signed), the last ${trail} s after the load stopped; the receiver spent $rcpu µs CPU per event."

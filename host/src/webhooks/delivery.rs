@@ -38,6 +38,9 @@ pub struct DeliveryConfig {
     pub page: usize,
     /// Longest a delivered position stays unstored (what a crash may deliver twice).
     pub persist_every: Duration,
+    /// How long the worker, woken at the end of the feed by a commit, waits for further commits
+    /// before reading: one read and one wake per this while instead of per commit.
+    pub gather: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -49,6 +52,7 @@ impl Default for DeliveryConfig {
             poll_every: Duration::from_secs(1),
             page: 100,
             persist_every: Duration::from_millis(200),
+            gather: Duration::from_millis(5),
         }
     }
 }
@@ -341,9 +345,17 @@ impl<'a> Run<'a> {
             .check_shape(&self.hook.url)
             .map_err(|e| e.to_string());
         let mut signal = w.backend.event_signal().subscribe();
+        // Whether the last read reached the end of the feed: then wait for more first.
+        let mut caught_up = false;
         loop {
             if *stop.borrow() {
                 return self.release().await;
+            }
+            if caught_up {
+                self.idle(&mut signal, stop).await;
+                if *stop.borrow() {
+                    return self.release().await;
+                }
             }
             self.persist(false).await?;
             let (b, t, after, n) = (
@@ -369,15 +381,7 @@ impl<'a> Run<'a> {
                     return self.disable(why).await;
                 }
             }
-            if events.is_empty() {
-                self.persist(self.cursor != self.stored).await?;
-                tokio::select! {
-                    _ = signal.changed() => {}
-                    () = tokio::time::sleep(RECHECK) => {}
-                    _ = stop.changed() => {}
-                }
-                continue;
-            }
+            caught_up = events.len() < w.config.page;
             for event in &events {
                 let wanted = self.hook.types.is_empty() || self.hook.types.contains(&event.kind);
                 if wanted {
@@ -400,6 +404,34 @@ impl<'a> Run<'a> {
                 self.cursor = Some(event.cursor);
                 self.persist(false).await?;
             }
+        }
+    }
+
+    /// Waits, at the end of the feed, for the next commit (the in-process signal, or
+    /// [`RECHECK`] for another process's), then [`DeliveryConfig::gather`] more so that one read
+    /// takes the commits of that while; wakes earlier when a delivered position is due to be
+    /// stored ([`DeliveryConfig::persist_every`] after the last store, not at once: a store is a
+    /// durable write, and under steady load the worker reaches the end of the feed at every
+    /// commit).
+    async fn idle(&mut self, signal: &mut watch::Receiver<u64>, stop: &mut watch::Receiver<bool>) {
+        let w = self.worker;
+        let wait = if self.cursor == self.stored {
+            RECHECK
+        } else {
+            w.config
+                .persist_every
+                .saturating_sub(self.renewed.elapsed())
+                .min(RECHECK)
+        };
+        tokio::select! {
+            changed = signal.changed() => if changed.is_ok() && !w.config.gather.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(w.config.gather) => {}
+                    _ = stop.changed() => {}
+                }
+            },
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
         }
     }
 
