@@ -15,7 +15,9 @@
 #   --baseline BIN   also measure this scimlet binary (e.g. one built before events existed)
 #
 # Needs wrk (Debian package), python3 and curl. Builds `scimlet` in release mode and the
-# `loader` bench first (CARGO_TARGET_DIR is honoured).
+# `loader` and `receiver` benches first (CARGO_TARGET_DIR is honoured). The receiver
+# (host/benches/receiver.rs) verifies every signature with one thread; its CPU per event is
+# printed apart from the server's.
 set -euo pipefail
 
 USERS=10000
@@ -49,9 +51,14 @@ log() { echo "[events] $*" >&2; }
 
 log "building (cargo build --release -p scimlet; loader bench)"
 (cd "$ROOT" && cargo build --release -p scimlet >&2)
-LOADER="$(cd "$ROOT" && cargo bench -p scimlet --bench loader --no-run 2>&1 |
-  sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n1)"
-case "$LOADER" in /*) ;; *) LOADER="$ROOT/$LOADER" ;; esac
+bench_bin() {
+  local b
+  b="$(cd "$ROOT" && cargo bench -p scimlet --bench "$1" --no-run 2>&1 |
+    sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n1)"
+  case "$b" in /*) echo "$b" ;; *) echo "$ROOT/$b" ;; esac
+}
+LOADER="$(bench_bin loader)"
+RECEIVER="$(bench_bin receiver)"
 cp "${CARGO_TARGET_DIR:-$ROOT/target}/release/scimlet" "$WORK/scimlet"
 
 free_port() {
@@ -67,33 +74,9 @@ wait_http() {
 }
 proc_jiffies() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
-# The receiver: answers 204 to every POST and counts them.
+# The receiver (host/benches/receiver.rs, one thread): verifies each signature, answers 204 and
+# counts; started once the endpoint's secret is known.
 RPORT="$(free_port)"
-cat >"$WORK/receiver.py" <<'EOF'
-import http.server, sys
-count = 0
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        global count
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        count += 1
-        self.send_response(204)
-        self.send_header("content-length", "0")
-        self.end_headers()
-    def do_GET(self):
-        body = str(count).encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
-python3 "$WORK/receiver.py" "$RPORT" &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$RPORT/"
 
 # The loader's dump (which lists the users for wrk) wants the team "Big" to exist.
 { echo '{"type":"team","name":"Big"}'
@@ -121,7 +104,11 @@ for c in "${CONFIGS[@]}"; do
   TOKEN[$c]="$("$bin" tenant create bench --data "$data" 2>/dev/null | tail -n1)"
   "$bin" import bench "$WORK/users.jsonl" --data "$data" >/dev/null 2>&1
   if [ "$c" = webhook ]; then
-    "$bin" webhook add bench "http://127.0.0.1:$RPORT/hook" --data "$data" --webhook-allow-private >/dev/null
+    SECRET="$("$bin" webhook add bench "http://127.0.0.1:$RPORT/hook" --data "$data" --webhook-allow-private | tail -n1)"
+    "$RECEIVER" "$RPORT" "$SECRET" &
+    RPID=$!
+    PIDS+=("$RPID")
+    wait_http "http://127.0.0.1:$RPORT/"
   fi
   PORT[$c]="$(free_port)"
   NO_COLOR=1 SCIMLET_WEBHOOK_ALLOW_PRIVATE=true "$bin" serve --listen "127.0.0.1:${PORT[$c]}" --data "$data" \
@@ -159,7 +146,7 @@ produced=0 trail=0
 if [ -n "${PORT[webhook]:-}" ]; then
   produced="$("$WORK/scimlet" events bench --data "$WORK/data-webhook" | wc -l)"
   t0=$SECONDS
-  while [ "$(curl -fsS "http://127.0.0.1:$RPORT/")" -lt "$produced" ] && [ $((SECONDS - t0)) -lt 120 ]; do
+  while [ "$(curl -fsS "http://127.0.0.1:$RPORT/" | cut -d' ' -f1)" -lt "$produced" ] && [ $((SECONDS - t0)) -lt 120 ]; do
     sleep 0.5
   done
   trail=$((SECONDS - t0))
@@ -179,7 +166,8 @@ for s in patch_active post; do
       -v s="$s" -v c="$c" 'BEGIN { printf "| %s | %s | %.0f | %.0f | %.2f |\n", s, c, n / secs, (n ? j / hz * 1e6 / n : 0), (ref ? n / ref : 0) }'
   done
 done
-delivered="$(curl -fsS "http://127.0.0.1:$RPORT/")"
 [ -n "${PORT[webhook]:-}" ] || exit 0
+read -r delivered badsig < <(curl -fsS "http://127.0.0.1:$RPORT/"; echo)
+rcpu="$(awk -v j="$(proc_jiffies "$RPID")" -v hz="$HZ" -v n="$delivered" 'BEGIN { printf "%.0f", (n ? j / hz * 1e6 / n : 0) }')"
 echo
-echo "Webhook configuration: $produced events in the feed (the import's and the run's), $delivered delivered and acknowledged, the last ${trail} s after the load stopped."
+echo "Webhook configuration: $produced events in the feed (the import's and the run's), $delivered delivered with a valid signature and acknowledged ($badsig badly signed), the last ${trail} s after the load stopped; the receiver spent $rcpu µs CPU per event."

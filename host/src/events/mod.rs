@@ -111,6 +111,49 @@ impl StoredEvent {
     }
 }
 
+impl StoredEvent {
+    /// [`StoredEvent::to_json`] serialised, built without parsing the stored payloads: the
+    /// envelope's fields are written (and escaped) here and `data` and `previous` are copied as
+    /// stored, so the bytes are those `serde_json` writes for [`StoredEvent::to_json`]. A payload
+    /// that is not JSON is written `null`, as [`StoredEvent::to_json`] shows it.
+    pub fn write_json(&self, tenant: &str, out: &mut Vec<u8>) {
+        out.reserve(self.data.len() + self.previous.as_ref().map_or(0, String::len) + 256);
+        out.extend_from_slice(b"{\"id\":");
+        json_string(out, &self.id);
+        out.extend_from_slice(b",\"type\":");
+        json_string(out, self.kind.name());
+        out.extend_from_slice(b",\"tenant\":");
+        json_string(out, tenant);
+        out.extend_from_slice(b",\"time\":");
+        json_string(out, &rfc3339_millis(self.time_ms));
+        out.extend_from_slice(b",\"cursor\":");
+        json_string(out, &self.cursor.to_string());
+        out.extend_from_slice(b",\"request_id\":");
+        json_string(out, &self.request_id);
+        out.extend_from_slice(b",\"data\":");
+        json_raw(out, &self.data);
+        if let Some(p) = &self.previous {
+            out.extend_from_slice(b",\"previous\":");
+            json_raw(out, p);
+        }
+        out.push(b'}');
+    }
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail, nor can serialising a string.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A stored JSON text as is, once checked to be one JSON value (a scan that builds nothing).
+fn json_raw(out: &mut Vec<u8>, text: &str) {
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
 /// `2026-12-01T08:00:00.123Z`.
 pub fn rfc3339_millis(ms: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0).unsigned_abs());
@@ -185,5 +228,58 @@ mod tests {
         assert_eq!(j["cursor"], "000000000000000100000002");
         assert_eq!(j["time"], "2025-12-01T08:00:00.123Z");
         assert!(j.get("previous").is_none());
+    }
+
+    /// The body webhooks send is built by splicing the stored payloads into the envelope: it
+    /// must be, byte for byte, what serialising the parsed event gave.
+    #[test]
+    fn spliced_events_equal_their_serialised_json() {
+        let user = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": "2819c223", "userName": "zoë\"o'brien\\x@example.com\u{1}",
+            "name": {"givenName": "Zoë", "familyName": "O\u{2028}Brien"},
+            "emails": [{"value": "z@example.com", "primary": true}],
+            "active": false, "weight": 1.5e300, "n": -12,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
+            "meta": {"resourceType": "User", "version": "W/\"3\"", "location": "https://h/Users/2819c223"}
+        });
+        let base = StoredEvent {
+            cursor: Cursor {
+                seq: u64::MAX,
+                index: 7,
+            },
+            id: "evt_0123456789abcdef0123456789abcdef".into(),
+            kind: EventKind::UserDeactivated,
+            time_ms: 1_764_576_000_123,
+            request_id: "req \"quoted\" \n\t é".into(),
+            data: user.to_string(),
+            previous: Some(r#"{"active":true,"name.givenName":null}"#.into()),
+        };
+        let cases = [
+            base.clone(),
+            StoredEvent {
+                previous: None,
+                kind: EventKind::GroupMemberAdded,
+                data: r#"{"group":{"id":"g","displayName":"Ops"},"user":{"id":"u"}}"#.into(),
+                ..base.clone()
+            },
+            StoredEvent {
+                // Not what a commit stores; shown as to_json shows it.
+                data: "{not json".into(),
+                previous: Some("[1,2".into()),
+                ..base.clone()
+            },
+        ];
+        for tenant in ["acme", "odd\"tenant\\"] {
+            for e in &cases {
+                let mut spliced = Vec::new();
+                e.write_json(tenant, &mut spliced);
+                let serialised = serde_json::to_vec(&e.to_json(tenant)).unwrap();
+                assert_eq!(
+                    String::from_utf8(spliced).unwrap(),
+                    String::from_utf8(serialised).unwrap()
+                );
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use super::backoff;
 use super::secrets::{signing_key, SecretKey};
-use super::signing::sign;
+use super::signing::Signer;
 use super::url_policy::{PolicyResolver, UrlPolicy};
 use crate::events::{feed::RECHECK, Cursor, StoredEvent};
 use crate::store::webhooks::{Failure, Lease, Webhook};
@@ -38,6 +38,9 @@ pub struct DeliveryConfig {
     pub page: usize,
     /// Longest a delivered position stays unstored (what a crash may deliver twice).
     pub persist_every: Duration,
+    /// How long the worker, woken at the end of the feed by a commit, waits for further commits
+    /// before reading: one read and one wake per this while instead of per commit.
+    pub gather: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -49,6 +52,7 @@ impl Default for DeliveryConfig {
             poll_every: Duration::from_secs(1),
             page: 100,
             persist_every: Duration::from_millis(200),
+            gather: Duration::from_millis(5),
         }
     }
 }
@@ -199,10 +203,13 @@ impl Deliverer {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
+    /// POSTs one event. `url` is the endpoint's URL as [`UrlPolicy::check_shape`] judged it
+    /// (literal addresses never reach the resolver: they are checked there, as names are by
+    /// the resolver).
     async fn send(
         &self,
-        url: &str,
-        key: &[u8],
+        url: &Result<url::Url, String>,
+        signer: &Signer,
         event: &StoredEvent,
         tenant_name: &str,
     ) -> Result<(), SendFailure> {
@@ -211,13 +218,11 @@ impl Deliverer {
             retry_after: None,
             gone: false,
         };
-        // Literal addresses never reach the resolver: checked here, as names are there.
-        self.policy
-            .check_shape(url)
-            .map_err(|e| fail(e.to_string()))?;
-        let body = serde_json::to_vec(&event.to_json(tenant_name)).unwrap_or_default();
+        let url = url.clone().map_err(fail)?;
+        let mut body = Vec::new();
+        event.write_json(tenant_name, &mut body);
         let timestamp = unix_now_millis() / 1000;
-        let signature = sign(key, &event.id, timestamp, &body);
+        let signature = signer.sign(&event.id, timestamp, &body);
         let resp = self
             .client
             .post(url)
@@ -328,19 +333,32 @@ impl<'a> Run<'a> {
             .map_err(|e| StoreError::Unavailable(e.to_string()))??
             .map(|t| t.name)
             .unwrap_or(tenant_id.clone());
-        let key = match w
+        let signer = match w
             .key
             .open(&self.hook.tenant, &self.hook.id, &self.hook.secret)
             .map_err(|e| e.to_string())
             .and_then(|s| signing_key(&s).map_err(|e| e.to_string()))
         {
-            Ok(key) => key,
+            Ok(key) => Signer::new(&key),
             Err(why) => return self.disable(format!("cannot sign: {why}")).await,
         };
+        // The URL does not change during a claim: judged once, each send fails alike if refused.
+        let url = w
+            .policy
+            .check_shape(&self.hook.url)
+            .map_err(|e| e.to_string());
         let mut signal = w.backend.event_signal().subscribe();
+        // Whether the last read reached the end of the feed: then wait for more first.
+        let mut caught_up = false;
         loop {
             if *stop.borrow() {
                 return self.release().await;
+            }
+            if caught_up {
+                self.idle(&mut signal, stop).await;
+                if *stop.borrow() {
+                    return self.release().await;
+                }
             }
             self.persist(false).await?;
             let (b, t, after, n) = (
@@ -366,15 +384,7 @@ impl<'a> Run<'a> {
                     return self.disable(why).await;
                 }
             }
-            if events.is_empty() {
-                self.persist(self.cursor != self.stored).await?;
-                tokio::select! {
-                    _ = signal.changed() => {}
-                    () = tokio::time::sleep(RECHECK) => {}
-                    _ = stop.changed() => {}
-                }
-                continue;
-            }
+            caught_up = events.len() < w.config.page;
             for event in &events {
                 if *stop.borrow() {
                     return self.release().await;
@@ -390,7 +400,7 @@ impl<'a> Run<'a> {
                     // A stop lets the attempt under way finish (it is bounded by the request
                     // timeout): abandoned, a receiver that accepted the event would get it
                     // again from the next holder of the lease.
-                    let sent = w.send(&self.hook.url, &key, event, &tenant).await;
+                    let sent = w.send(&url, &signer, event, &tenant).await;
                     if let Err(f) = sent {
                         return self.failed(f).await;
                     }
@@ -400,6 +410,34 @@ impl<'a> Run<'a> {
                 self.cursor = Some(event.cursor);
                 self.persist(false).await?;
             }
+        }
+    }
+
+    /// Waits, at the end of the feed, for the next commit (the in-process signal, or
+    /// [`RECHECK`] for another process's), then [`DeliveryConfig::gather`] more so that one read
+    /// takes the commits of that while; wakes earlier when a delivered position is due to be
+    /// stored ([`DeliveryConfig::persist_every`] after the last store, not at once: a store is a
+    /// durable write, and under steady load the worker reaches the end of the feed at every
+    /// commit).
+    async fn idle(&mut self, signal: &mut watch::Receiver<u64>, stop: &mut watch::Receiver<bool>) {
+        let w = self.worker;
+        let wait = if self.cursor == self.stored {
+            RECHECK
+        } else {
+            w.config
+                .persist_every
+                .saturating_sub(self.renewed.elapsed())
+                .min(RECHECK)
+        };
+        tokio::select! {
+            changed = signal.changed() => if changed.is_ok() && !w.config.gather.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(w.config.gather) => {}
+                    _ = stop.changed() => {}
+                }
+            },
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
         }
     }
 
